@@ -1,0 +1,245 @@
+"""Typed contracts that travel between the pipeline states.
+
+Every Lambda parses its input with one of these models and returns one, so a
+state machine change that breaks a contract fails loudly at the boundary
+instead of deep inside domain code. They are kept small: Step Functions caps a
+state payload at 256 KB, so the transcript never travels here (match reads it
+from the call store by call id).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Contract(BaseModel):
+    """Base for state contracts: tolerant of extra keys added by the state machine."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class Tool(StrEnum):
+    """The destinations Handoff can act in."""
+
+    PLANYO = "planyo"
+    BOOKINGMOOD = "bookingmood"
+    PLISIO = "plisio"
+    BILLIT = "billit"
+    OCRWEBSERVICE = "ocrwebservice"
+    SLACK = "slack"
+
+
+class RecordKind(StrEnum):
+    """What kind of business record a candidate is."""
+
+    CUSTOMER = "customer"
+    RESERVATION = "reservation"
+    BOOKING = "booking"
+    CONTACT = "contact"
+    INVOICE = "invoice"
+    ORDER = "order"
+
+
+class CallSummary(Contract):
+    """The compact view of a call that travels through the state machine.
+
+    Built by ingest from the normalised call; well under the 256 KB state limit.
+    """
+
+    call_id: str
+    event: str
+    status: str | None = None
+    direction: str | None = None
+    category: str | None = None
+    caller_phone: str | None = None
+    agent_id: str | None = None
+    initiated_at: datetime | None = None
+    duration_seconds: float | None = None
+    hangup_reason: str | None = None
+    summary: str | None = None
+    recording_url: str | None = None
+    call_url: str | None = None
+    transferred_to: str | None = None
+    analysis: dict[str, Any] = Field(default_factory=dict)
+    has_transcript: bool = False
+    analysis_grace_seconds: int = 0
+
+
+class Evidence(Contract):
+    """One observed agreement between what the caller said and a record field."""
+
+    call_field: str
+    record_field: str
+    value: str
+    strength: Literal["strong", "medium", "weak"]
+
+
+class Candidate(Contract):
+    """A record in a tool that the caller may have talked about."""
+
+    tool: Tool
+    kind: RecordKind
+    record_id: str
+    display: str = ""
+    record_url: str | None = None
+    confidence: float = Field(ge=0.0, le=1.0)
+    evidence: list[Evidence] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class LookupReport(Contract):
+    """What happened when match asked one tool: found n, or failed and why."""
+
+    tool: Tool
+    ok: bool
+    found: int = 0
+    error: str | None = None
+    elapsed_ms: float = 0.0
+
+
+class MatchStatus(StrEnum):
+    STRONG = "strong"
+    WEAK = "weak"
+    AMBIGUOUS = "ambiguous"
+    NONE = "none"
+
+
+class MatchResult(Contract):
+    """Ranked candidates with the confidence of the best one and how the lookups went."""
+
+    status: MatchStatus = MatchStatus.NONE
+    confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    candidates: list[Candidate] = Field(default_factory=list)
+    lookups: list[LookupReport] = Field(default_factory=list)
+    identity: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+
+class Mode(StrEnum):
+    ACT = "act"
+    REVIEW = "review"
+    NONE = "none"
+
+
+class Urgency(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Owner(Contract):
+    team: str
+    slack_channel: str | None = None
+    escalation_channel: str | None = None
+    email: str | None = None
+
+
+class Action(Contract):
+    """One operation in one tool, with the record it targets and its parameters."""
+
+    tool: Tool
+    operation: str
+    target: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the action inside a call (idempotency key part)."""
+        return f"{self.tool}:{self.operation}:{self.target or '-'}"
+
+
+class HandoffDocument(Contract):
+    """What act writes into the tool and what notify and the reviewer see.
+
+    Self-contained: a teammate never has to replay the call.
+    """
+
+    kind: str = "general"
+    title: str
+    caller: str | None = None
+    asked_for: str = ""
+    established: list[str] = Field(default_factory=list)
+    affected_record: str | None = None
+    record_url: str | None = None
+    reason: str = ""
+    urgency: Urgency = Urgency.NORMAL
+    owner: str = ""
+    next_step: str = ""
+    evidence_links: dict[str, str] = Field(default_factory=dict)
+    extras: dict[str, Any] = Field(default_factory=dict)
+
+
+class RouteDecision(Contract):
+    """The route state's answer: act, review or nothing to do, and every reason."""
+
+    mode: Mode
+    intent: str = "unknown"
+    actions: list[Action] = Field(default_factory=list)
+    owner: Owner
+    urgency: Urgency = Urgency.NORMAL
+    reasons: list[str] = Field(default_factory=list)
+    rules_fired: list[str] = Field(default_factory=list)
+    handoff: HandoffDocument
+    policy_version: str = ""
+    notify: bool = True
+
+
+class ReviewOutcome(Contract):
+    """What a human decided; the payload of SendTaskSuccess."""
+
+    approved: bool = True
+    reviewer: str = "unknown"
+    note: str = ""
+    record_id: str | None = None
+    drop_actions: list[str] = Field(default_factory=list)
+    decided_at: datetime | None = None
+
+
+class ActionStatus(StrEnum):
+    DONE = "done"
+    ALREADY_DONE = "already_done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class ActionResult(Contract):
+    action_key: str
+    tool: Tool
+    operation: str
+    status: ActionStatus
+    record_id: str | None = None
+    record_url: str | None = None
+    detail: str = ""
+    at: datetime | None = None
+
+
+class ActResult(Contract):
+    results: list[ActionResult] = Field(default_factory=list)
+
+
+class PipelineState(Contract):
+    """The document that flows through the state machine (each state adds its part)."""
+
+    call: CallSummary
+    match: MatchResult | None = None
+    decision: RouteDecision | None = None
+    review: ReviewOutcome | None = None
+    act: ActResult | None = None
+
+
+class OutcomeKind(StrEnum):
+    HANDED_OFF = "call.handed_off"
+    REVIEW_REQUESTED = "call.review_requested"
+    NOTHING_TO_DO = "call.nothing_to_do"
+    REJECTED = "call.review_rejected"
+    FAILED = "call.failed"
+    ESCALATED = "call.review_escalated"
