@@ -116,6 +116,8 @@ class MatchResult(Contract):
     candidates: list[Candidate] = Field(default_factory=list)
     lookups: list[LookupReport] = Field(default_factory=list)
     identity: dict[str, Any] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+    """Why the status is what it is (conflicts, close candidates, failed lookups), for the reviewer."""
 
     @property
     def best(self) -> Candidate | None:
