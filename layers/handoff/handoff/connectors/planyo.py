@@ -241,7 +241,10 @@ class Settings(BaseModel):
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
         if value is not None:
-            ZoneInfo(value)
+            try:
+                ZoneInfo(value)
+            except (KeyError, ValueError):
+                raise ValueError("site_timezone is not a known IANA zone") from None
         return value
 
 
