@@ -1,0 +1,47 @@
+# Handoff: every target installs what it needs on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.synced
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	@echo "uv not found: bootstrapping it with pip"
+	python3 -m pip install --user --quiet uv
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv from the lock file
+
+demo: $(STAMP) ## Run every sample DialNexa call through the embedded stack
+	$(VENV)/bin/handoff demo
+
+dev: $(STAMP) ## Run the embedded stack (webhooks on :3000, AWS on :5000)
+	$(VENV)/bin/handoff dev
+
+test: $(STAMP) lint ## Lint, type-check and run the whole test suite
+	$(VENV)/bin/pytest
+
+lint: $(STAMP) ## ruff, mypy, and the template checks
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy layers/handoff/handoff tools/handoff_dev functions
+	$(VENV)/bin/sam validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
+
+build: $(STAMP) layers/handoff/requirements.txt ## sam build without Docker (makefile build method, arm64 wheels)
+	UV=$(UV) $(VENV)/bin/sam build --template template.yaml
+
+.PHONY: help install demo dev test lint build
+
+layers/handoff/requirements.txt: uv.lock ## Layer requirements from the lock (boto3 comes with the Lambda runtime)
+	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-header -q \
+		--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer \
+		-o $@

@@ -1,0 +1,164 @@
+"""Ingest as a use case: verify, parse, record once, start once.
+
+The handler only turns an HTTP event into ``raw body + headers`` and this
+service's ``IngestAnswer`` back into an HTTP response; everything that decides
+what happens to a delivery is here, behind two small interfaces (the call store
+and the execution starter) so it is tested without AWS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from handoff.ingest.envelope import (
+    CallEvent,
+    MalformedWebhook,
+    OversizedWebhook,
+    Ping,
+    UnknownEvent,
+    execution_name,
+    parse_webhook,
+    starts_execution,
+)
+from handoff.ingest.envelope import Call as NormalisedCall
+from handoff.ingest.limits import MAX_BODY_BYTES
+from handoff.ingest.signature import verify
+from handoff.store import CallStore, StoredCall
+
+logger = Logger(child=True)
+
+SWEEP_MIN_AGE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class IngestAnswer:
+    """What to tell DialNexa: an HTTP status and a small JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
+class ExecutionStarter(Protocol):
+    def start(self, name: str, payload: dict[str, Any]) -> str:
+        """Start the execution named ``name``; return its ARN. Already started counts as success."""
+        ...
+
+
+@dataclass
+class IngestService:
+    store: CallStore
+    starter: ExecutionStarter
+    secrets: Callable[[bool], Sequence[str]]
+    analysis_grace_seconds: int = 30
+    review_timeout_seconds: int = 86400
+    max_body_bytes: int = MAX_BODY_BYTES
+    _refetched: bool = field(default=False, repr=False)
+
+    def handle(self, raw: bytes, headers: Mapping[str, str]) -> IngestAnswer:
+        if len(raw) > self.max_body_bytes:
+            return IngestAnswer(413, _problem("body too large", f"limit is {self.max_body_bytes} bytes, got {len(raw)}"))
+        check = verify(raw, headers, self.secrets(False))
+        if not check.ok and check.reason == "signature mismatch":
+            # The secret may have been rotated since we cached it: look once more.
+            check = verify(raw, headers, self.secrets(True))
+        if not check.ok:
+            logger.warning("webhook rejected", extra={"reason": check.reason})
+            return IngestAnswer(401, _problem("unauthorized", check.reason))
+        try:
+            envelope = parse_webhook(raw)
+        except OversizedWebhook as exc:
+            return IngestAnswer(413, _problem("body too large", str(exc)))
+        except MalformedWebhook as exc:
+            logger.warning("webhook malformed", extra={"reason": str(exc)})
+            return IngestAnswer(400, _problem("malformed webhook", str(exc)))
+
+        if isinstance(envelope, Ping):
+            return IngestAnswer(200, {"status": "verified"})
+        if isinstance(envelope, UnknownEvent):
+            digest = hashlib.sha256(raw).hexdigest()
+            self.store.record_event(envelope.raw_event, digest, envelope.call_id)
+            logger.info("unhandled event recorded", extra={"event": envelope.raw_event})
+            return IngestAnswer(202, {"status": "recorded", "event": envelope.raw_event})
+        assert isinstance(envelope, CallEvent)
+        return self._call_event(envelope)
+
+    def _call_event(self, envelope: CallEvent) -> IngestAnswer:
+        call = envelope.call
+        call_id = call.call_id
+        result = self.store.record(call_id, call.model_dump(mode="json"), envelope.event)
+        stored = result.stored
+        startable = any(starts_execution(e) for e in stored.events)
+        log = {"call_id": call_id, "event": envelope.event, "created": result.created}
+        if stored.started:
+            logger.info("duplicate or later event merged", extra=log)
+            return IngestAnswer(200, {"status": "duplicate", "call_id": call_id})
+        if not startable:
+            logger.info("call recorded, waiting for its end event", extra=log)
+            return IngestAnswer(202, {"status": "recorded", "call_id": call_id})
+        arn = self.start(stored)
+        logger.info("execution started", extra={**log, "execution_arn": arn})
+        status = "started" if result.created else "started_on_redelivery"
+        return IngestAnswer(202, {"status": status, "call_id": call_id})
+
+    def start(self, stored: StoredCall) -> str:
+        """Start the execution for a recorded call and mark the record started."""
+        call = NormalisedCall.model_validate(stored.call)
+        grace = 0 if call.analysis else self.analysis_grace_seconds
+        payload = {
+            "call": call.to_summary(analysis_grace_seconds=grace).model_dump(mode="json"),
+            "settings": {
+                "analysis_grace_seconds": grace,
+                "review_timeout_seconds": self.review_timeout_seconds,
+            },
+        }
+        arn = self.starter.start(execution_name(stored.call_id), payload)
+        self.store.mark_started(stored.call_id, arn)
+        return arn
+
+    def sweep(self, older_than_seconds: int = SWEEP_MIN_AGE_SECONDS) -> list[str]:
+        """Start every call recorded but never started (ingest died in between)."""
+        started: list[str] = []
+        for call_id in self.store.pending(older_than_seconds):
+            stored = self.store.get(call_id)
+            if stored is None or stored.started:
+                continue
+            if not any(starts_execution(e) for e in stored.events):
+                continue
+            self.start(stored)
+            started.append(call_id)
+        if started:
+            logger.info("sweep started recorded calls", extra={"call_ids": started})
+        return started
+
+
+def _problem(title: str, detail: str) -> dict[str, Any]:
+    return {"error": title, "detail": detail}
+
+
+class StepFunctionsStarter:
+    """ExecutionStarter on Step Functions: the execution name is the call id."""
+
+    def __init__(self, state_machine_arn: str, client: Any = None) -> None:
+        import boto3
+
+        self.arn = state_machine_arn
+        self.client = client or boto3.client("stepfunctions")
+
+    def start(self, name: str, payload: dict[str, Any]) -> str:
+        try:
+            response = self.client.start_execution(
+                stateMachineArn=self.arn, name=name, input=json.dumps(payload, default=str)
+            )
+            return str(response["executionArn"])
+        except self.client.exceptions.ExecutionAlreadyExists:
+            return self.execution_arn(name)
+
+    def execution_arn(self, name: str) -> str:
+        prefix = self.arn.replace(":stateMachine:", ":execution:", 1)
+        return f"{prefix}:{name}"

@@ -1,0 +1,315 @@
+"""The embedded stack: the real template on moto, in this process, on loopback.
+
+``EmbeddedStack.start()`` starts a moto server on the AWS port, turns on moto's
+Step Functions interpreter, creates every resource of template.yaml through
+boto3 (the state machine from ``statemachine/`` with its substitutions
+resolved), registers the functions to run in process, starts the partner
+sandboxes and serves the HTTP API. Function code then reaches AWS only through
+boto3 and ``AWS_ENDPOINT_URL``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from handoff_dev.embedded import shims
+from handoff_dev.embedded.http_api import HttpApi, Route
+from handoff_dev.embedded.lambdas import FunctionRegistry, LocalFunction
+from handoff_dev.embedded.template import Template
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+DEV_WEBHOOK_SECRET = "whsec_handoff_dev_only_not_a_real_secret"  # noqa: S105 - documented dev default
+SFN_ROLE = "arn:aws:iam::123456789012:role/handoff-embedded"
+DEV_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "embedded",
+    "AWS_SECRET_ACCESS_KEY": "embedded",  # noqa: S105 - moto accepts any credentials
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def _empty_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "# code runs in process on the embedded stack\n")
+    return buffer.getvalue()
+
+
+@dataclass
+class StackOptions:
+    port: int = 3000
+    aws_port: int = 5000
+    host: str = "127.0.0.1"
+    webhook_secret: str = DEV_WEBHOOK_SECRET
+    previous_webhook_secret: str = ""
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+    log_level: str = "WARNING"
+    sandboxes: bool = True
+    partner_config_file: Path | None = None
+    schedules: bool = True
+
+
+class EmbeddedStack:
+    def __init__(self, options: StackOptions | None = None, template_path: Path | None = None) -> None:
+        self.options = options or StackOptions()
+        self.template_path = template_path or PROJECT_ROOT / "template.yaml"
+        self.registry = FunctionRegistry()
+        self.delivery = shims.EventDelivery(self.registry)
+        self.scheduler = shims.Scheduler(self.registry)
+        self.sandboxes: dict[str, Any] = {}
+        self.server: Any = None
+        self.http: HttpApi | None = None
+        self.template: Template | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    # -- addresses -------------------------------------------------------------
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.options.host}:{self.options.aws_port}"
+
+    @property
+    def api_url(self) -> str:
+        assert self.http is not None
+        return f"http://{self.options.host}:{self.http.port}"
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.aws_endpoint, region_name="us-east-1",
+                            aws_access_key_id="embedded", aws_secret_access_key="embedded")  # noqa: S106
+
+    def physical(self, logical_id: str) -> str:
+        assert self.template is not None
+        return self.template.physical[logical_id].ref
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> EmbeddedStack:
+        from moto.core.config import default_user_config
+        from moto.server import ThreadedMotoServer
+
+        default_user_config["stepfunctions"]["execute_state_machine"] = True
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._set_env({"MOTO_PORT": str(self.options.aws_port), **DEV_CREDENTIALS})
+        self.server = ThreadedMotoServer(ip_address=self.options.host, port=self.options.aws_port, verbose=False)
+        self.server.start()
+        self.options.aws_port = self.server.get_host_and_port()[1]
+        self._set_env({"MOTO_PORT": str(self.options.aws_port)})
+        shims.install(self.registry, self.delivery)
+        overrides = {"Stage": "dev", "AnalysisGraceSeconds": "0", **self.options.parameter_overrides}
+        self.template = Template.load(self.template_path, overrides=overrides, queue_endpoint=self.aws_endpoint)
+        partner_config = self._partner_config()
+        self._create_resources(partner_config)
+        self.http = HttpApi(self.registry, self._routes(), host=self.options.host, port=self.options.port).start()
+        if self.options.schedules:
+            self.scheduler.start()
+        return self
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.delivery.wait_idle(timeout=10)
+        if self.http is not None:
+            self.http.stop()
+        for sandbox in self.sandboxes.values():
+            sandbox.stop()
+        if self.server is not None:
+            self.server.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def __enter__(self) -> EmbeddedStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    # -- partners ----------------------------------------------------------------
+    def _partner_config(self) -> dict[str, Any]:
+        """Real credentials from a file when given, else the loopback sandboxes."""
+        if self.options.partner_config_file is not None:
+            loaded = json.loads(self.options.partner_config_file.read_text(encoding="utf-8"))
+            return loaded if isinstance(loaded, dict) else {}
+        if not self.options.sandboxes:
+            return {}
+        from handoff_dev.sandboxes import start_all
+
+        self.sandboxes = start_all()
+        return {name: sandbox.config() for name, sandbox in self.sandboxes.items()}
+
+    # -- resources ---------------------------------------------------------------
+    def _create_resources(self, partner_config: dict[str, Any]) -> None:
+        assert self.template is not None
+        t = self.template
+        env: dict[str, str] = {}
+        functions: list[str] = []
+        self._create_execution_role()
+        for logical_id, resource in t.resources.items():
+            kind = resource["Type"]
+            props = resource.get("Properties") or {}
+            if kind == "AWS::DynamoDB::Table":
+                self._create_table(logical_id, props)
+            elif kind == "AWS::SQS::Queue":
+                self.client("sqs").create_queue(QueueName=t.physical[logical_id].attributes["QueueName"])
+            elif kind == "AWS::SecretsManager::Secret":
+                self._create_secret(logical_id, partner_config)
+            elif kind == "AWS::Events::EventBus":
+                self.client("events").create_event_bus(Name=t.physical[logical_id].ref)
+            elif kind == "AWS::Serverless::Function":
+                functions.append(logical_id)
+        for logical_id, resource in t.resources.items():
+            if resource["Type"] == "AWS::Events::Archive":
+                props = t.resolve(resource["Properties"])
+                self.client("events").create_archive(
+                    ArchiveName=t.physical[logical_id].ref[-48:], EventSourceArn=props["SourceArn"],
+                    RetentionDays=int(props.get("RetentionDays", 0)),
+                )
+        for logical_id in functions:
+            env.update(self._create_function(logical_id))
+        env.update({
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": self.options.log_level,
+            "POWERTOOLS_DEV": "false",
+        })
+        self._set_env(env)
+        for logical_id, resource in t.resources.items():
+            if resource["Type"] == "AWS::Serverless::StateMachine":
+                self.client("stepfunctions").create_state_machine(
+                    name=t.physical[logical_id].attributes["Name"],
+                    definition=t.state_machine_definition(logical_id),
+                    roleArn=SFN_ROLE,
+                    type=(resource["Properties"].get("Type") or "STANDARD"),
+                )
+        for logical_id in functions:
+            self._wire_events(logical_id)
+
+    def _create_execution_role(self) -> None:
+        """SAM generates one role per function and state machine; locally one role stands in."""
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                           "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}],
+        }
+        self.client("iam").create_role(RoleName=SFN_ROLE.rsplit("/", 1)[-1], AssumeRolePolicyDocument=json.dumps(trust))
+
+    def _create_table(self, logical_id: str, props: dict[str, Any]) -> None:
+        assert self.template is not None
+        name = self.template.physical[logical_id].ref
+        args: dict[str, Any] = {
+            "TableName": name,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if props.get("GlobalSecondaryIndexes"):
+            args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        ddb = self.client("dynamodb")
+        ddb.create_table(**args)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+    def _create_secret(self, logical_id: str, partner_config: dict[str, Any]) -> None:
+        assert self.template is not None
+        name = self.template.physical[logical_id].ref
+        if logical_id == "WebhookSecret":
+            value = {"current": self.options.webhook_secret, "previous": self.options.previous_webhook_secret}
+        elif logical_id == "PartnerSecret":
+            value = partner_config
+        else:
+            value = {}
+        self.client("secretsmanager").create_secret(Name=name, SecretString=json.dumps(value))
+
+    def set_webhook_secrets(self, current: str, previous: str = "") -> None:
+        """Rotate the webhook secret the way an operator would (PutSecretValue)."""
+        self.client("secretsmanager").put_secret_value(
+            SecretId=self.physical("WebhookSecret"), SecretString=json.dumps({"current": current, "previous": previous})
+        )
+
+    def _create_function(self, logical_id: str) -> dict[str, str]:
+        assert self.template is not None
+        t = self.template
+        props = t.function_properties(logical_id)
+        name = t.physical[logical_id].ref
+        env = {k: str(v) for k, v in t.resolve(props["Environment"]["Variables"]).items()}
+        self.client("lambda").create_function(
+            FunctionName=name,
+            Runtime=str(props.get("Runtime", "python3.13")),
+            Role=SFN_ROLE,
+            Handler=str(props["Handler"]),
+            Code={"ZipFile": _empty_zip()},
+            Timeout=int(props.get("Timeout", 3)),
+            MemorySize=int(props.get("MemorySize", 128)),
+            Environment={"Variables": env},
+        )
+        self.registry.add(
+            LocalFunction(
+                logical_id=logical_id,
+                name=name,
+                code_dir=(t.path.parent / str(props["CodeUri"])).resolve(),
+                handler=str(props["Handler"]),
+                timeout=int(props.get("Timeout", 3)),
+                memory=int(props.get("MemorySize", 128)),
+                environment=env,
+            )
+        )
+        return env
+
+    def _wire_events(self, logical_id: str) -> None:
+        assert self.template is not None
+        t = self.template
+        events = (t.resources[logical_id].get("Properties") or {}).get("Events") or {}
+        function_arn = t.physical[logical_id].attributes["Arn"]
+        for event_id, event in events.items():
+            props = t.resolve(event.get("Properties") or {})
+            if event["Type"] == "EventBridgeRule":
+                bus = props.get("EventBusName", "default")
+                rule = f"{logical_id}-{event_id}"
+                client = self.client("events")
+                client.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(props["Pattern"]))
+                target: dict[str, Any] = {"Id": "1", "Arn": function_arn}
+                if props.get("RetryPolicy"):
+                    target["RetryPolicy"] = {
+                        k: int(v) for k, v in props["RetryPolicy"].items()
+                    }
+                if props.get("DeadLetterConfig"):
+                    target["DeadLetterConfig"] = {"Arn": props["DeadLetterConfig"]["Arn"]}
+                client.put_targets(Rule=rule, EventBusName=bus, Targets=[target])
+            elif event["Type"] == "Schedule":
+                self.scheduler.add(t.physical[logical_id].ref, props["Schedule"])
+
+    def _routes(self) -> list[Route]:
+        assert self.template is not None
+        t = self.template
+        routes: list[Route] = []
+        for logical_id, resource in t.resources.items():
+            if resource["Type"] != "AWS::Serverless::Function":
+                continue
+            for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+                if event["Type"] == "HttpApi":
+                    props = event["Properties"]
+                    routes.append(Route(props["Method"].upper(), props["Path"], t.physical[logical_id].ref))
+        return routes
+
+    # -- ops helpers ------------------------------------------------------------
+    @property
+    def state_machine_arn(self) -> str:
+        return self.physical("HandoffStateMachine")
+
+    def function_env(self) -> dict[str, str]:
+        return {k: os.environ.get(k, "") for k in ("AWS_ENDPOINT_URL",)}

@@ -1,0 +1,152 @@
+"""Read-side operations shared by the CLI: executions, state by state.
+
+Works against any endpoint (the embedded stack) or an AWS profile, because it
+only uses the public Step Functions API.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+WAITING_STATE = "RequestReview"
+
+
+def aws_client(service: str, endpoint_url: str | None = None, profile: str | None = None, region: str | None = None) -> Any:
+    session = boto3.Session(profile_name=profile, region_name=region or None)
+    kwargs: dict[str, Any] = {}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+        if session.get_credentials() is None:
+            kwargs.update(aws_access_key_id="embedded", aws_secret_access_key="embedded")  # noqa: S106
+        if not session.region_name:
+            kwargs["region_name"] = "us-east-1"
+    return session.client(service, **kwargs)
+
+
+@dataclass
+class StateStep:
+    name: str
+    entered: datetime
+    exited: datetime | None = None
+    error: str | None = None
+    cause: str | None = None
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.exited is None:
+            return None
+        return (self.exited - self.entered).total_seconds() * 1000
+
+
+@dataclass
+class ExecutionView:
+    call_id: str
+    arn: str
+    status: str
+    started: datetime
+    stopped: datetime | None
+    steps: list[StateStep] = field(default_factory=list)
+    output: dict[str, Any] | None = None
+
+    @property
+    def current_state(self) -> str | None:
+        open_steps = [s for s in self.steps if s.exited is None]
+        return open_steps[-1].name if open_steps else None
+
+    @property
+    def waiting_for_review(self) -> bool:
+        return self.status == "RUNNING" and self.current_state == WAITING_STATE
+
+    @property
+    def settled(self) -> bool:
+        return self.status in TERMINAL or self.waiting_for_review
+
+    @property
+    def path(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+    @property
+    def outcome(self) -> str:
+        if self.waiting_for_review:
+            return "waiting for review"
+        for name, label in (
+            ("HandedOff", "acted"),
+            ("NothingToDo", "nothing to do"),
+            ("Rejected", "rejected"),
+            ("CallFailed", "dead-lettered"),
+        ):
+            if name in self.path:
+                return label
+        return self.status.lower()
+
+
+def state_machine_arn(sfn: Any, name_hint: str = "HandoffStateMachine") -> str:
+    machines = sfn.list_state_machines()["stateMachines"]
+    for machine in machines:
+        if name_hint in machine["name"]:
+            return str(machine["stateMachineArn"])
+    if len(machines) == 1:
+        return str(machines[0]["stateMachineArn"])
+    raise LookupError("no Handoff state machine found at this endpoint/profile")
+
+
+def list_executions(sfn: Any, machine_arn: str, limit: int = 100) -> list[dict[str, Any]]:
+    paginator = sfn.get_paginator("list_executions")
+    found: list[dict[str, Any]] = []
+    for page in paginator.paginate(stateMachineArn=machine_arn):
+        found.extend(page["executions"])
+        if len(found) >= limit:
+            break
+    return found[:limit]
+
+
+def describe(sfn: Any, execution_arn: str) -> ExecutionView:
+    info = sfn.describe_execution(executionArn=execution_arn)
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    steps: list[StateStep] = []
+    for event in events:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            steps.append(StateStep(event["stateEnteredEventDetails"]["name"], event["timestamp"]))
+        elif kind.endswith("StateExited") and steps:
+            name = event["stateExitedEventDetails"]["name"]
+            for step in reversed(steps):
+                if step.name == name and step.exited is None:
+                    step.exited = event["timestamp"]
+                    break
+        elif kind.endswith("Failed") or kind.endswith("TimedOut"):
+            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            if steps and isinstance(details, dict):
+                steps[-1].error = details.get("error") or steps[-1].error
+                steps[-1].cause = (details.get("cause") or "")[:500] or steps[-1].cause
+    output = json.loads(info["output"]) if info.get("output") else None
+    call_id = json.loads(info.get("input") or "{}").get("call", {}).get("call_id", info["name"])
+    return ExecutionView(
+        call_id=call_id,
+        arn=execution_arn,
+        status=info["status"],
+        started=info["startDate"],
+        stopped=info.get("stopDate"),
+        steps=steps,
+        output=output,
+    )
+
+
+def execution_arn_for(sfn: Any, machine_arn: str, call_id: str) -> str:
+    from handoff.ingest.envelope import execution_name
+
+    prefix = machine_arn.replace(":stateMachine:", ":execution:", 1)
+    return f"{prefix}:{execution_name(call_id)}"
