@@ -664,8 +664,13 @@ _NESTED_ID_KEYS: Final = ("id", "call_id", "session_id")
 _ROOT_ID_KEYS: Final = ("call_id", "session_id")  # a root "id" may be a delivery id, never the call's
 
 
-def _call_id(body: Mapping[str, Any], located: tuple[str, Mapping[str, Any]] | None) -> tuple[str, Any]:
-    """(path, raw value) of the call id; the value is None when no id key is present."""
+def _call_id(
+    body: Mapping[str, Any], located: tuple[str, Mapping[str, Any]] | None, expected: str | None = None
+) -> tuple[str, Any]:
+    """(path, raw value) of the call id; the value is None when no id key is present.
+
+    ``expected`` names the documented place of the id, used in the message when none is found.
+    """
     if located is not None:
         path, obj = located
         for key in _NESTED_ID_KEYS:
@@ -676,7 +681,7 @@ def _call_id(body: Mapping[str, Any], located: tuple[str, Mapping[str, Any]] | N
             return key, body[key]
     if located is not None:
         return f"{located[0]}.id", None
-    return "call id (call_id or session_id)", None
+    return expected or "call id (call_id or session_id)", None
 
 
 def _valid_call_id(path: str, value: Any) -> str:
@@ -698,7 +703,7 @@ def _call_event(
     event: EventName,
     raw_event: str | None,
 ) -> CallEvent:
-    path, raw_id = _call_id(body, located)
+    path, raw_id = _call_id(body, located, "payload.call.id" if variant == "A" else None)
     call_id = _valid_call_id(path, raw_id)
     obj: dict[str, Any] = dict(located[1]) if located is not None else dict(body)
     payload = body.get("payload")
