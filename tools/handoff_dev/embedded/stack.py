@@ -102,6 +102,15 @@ class EmbeddedStack:
         self.options.aws_port = self.server.get_host_and_port()[1]
         self._set_env({"MOTO_PORT": str(self.options.aws_port)})
         shims.install(self.registry, self.delivery)
+        # moto keeps its backends per process: start every stack from a clean account.
+        import requests
+
+        requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=10)
+        # Powertools caches one boto client per provider for the process: a stack on a
+        # new port must not reuse a client bound to the previous stack's endpoint.
+        from aws_lambda_powertools.utilities.parameters import base as parameters_base
+
+        parameters_base.DEFAULT_PROVIDERS.clear()
         overrides = {"Stage": "dev", "AnalysisGraceSeconds": "0", **self.options.parameter_overrides}
         self.template = Template.load(self.template_path, overrides=overrides, queue_endpoint=self.aws_endpoint)
         partner_config = self._partner_config()

@@ -1,0 +1,38 @@
+"""Fixtures shared by every test layer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+SAMPLES = EVENTS / "dialnexa"
+
+# Tests never reach a real AWS account: fake credentials, a fixed region.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(scope="session")
+def samples() -> dict[str, bytes]:
+    """Every DialNexa sample body, exact bytes, by file name."""
+    return {p.name: p.read_bytes() for p in sorted(SAMPLES.glob("*.json"))}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[object]:
+    """The embedded stack (real template on moto, sandboxes on loopback), one per test module."""
+    from handoff_dev.embedded.stack import EmbeddedStack, StackOptions
+
+    options = StackOptions(port=0, aws_port=0, previous_webhook_secret="whsec_previous_dev_secret",
+                           schedules=False)
+    with EmbeddedStack(options) as running:
+        yield running
