@@ -364,6 +364,7 @@ def test_analysis_drops_values_nested_deeper_than_the_limit() -> None:
         (["Agent: Hi", "User: Hello"], "Agent: Hi\nUser: Hello"),
         ({"Agent": "Hi", "User": "Hello"}, "Agent: Hi\nUser: Hello"),
         ({"Agent": ["Hi", "Bye"], "User": "Hello"}, "Agent: Hi\nAgent: Bye\nUser: Hello"),
+        ({" ": "Hi", "User": " Hello "}, "Hi\nUser: Hello"),
         ([], None),
         ("   ", None),
         (42, None),
@@ -716,6 +717,14 @@ def test_merge_keeps_the_first_caller_identity() -> None:
     assert (merged.caller_phone, merged.direction) == ("15550001", "inbound")
 
 
+def test_a_caller_number_backed_by_a_direction_replaces_an_ambiguous_one() -> None:
+    analysis_first = call_of(
+        body({"event": "call.analysis_ready", "session_id": "call_T1", "phone_number": "+15550100"})
+    )
+    ended = call_of(variant_a(direction="inbound", from_number="15550001", to_number="15550100"))
+    assert merge_calls(analysis_first, ended).caller_phone == "15550001"
+
+
 def test_merge_records_the_latest_event() -> None:
     merged = merge_calls(call(last_event="call.ended"), call(last_event="call.analysis_ready"))
     assert merged.last_event == "call.analysis_ready"
@@ -843,3 +852,30 @@ def test_variant_b_bodies_with_any_field_values_parse(fields: dict[str, Any]) ->
     envelope = parse_webhook(body({**fields, "event": "call.analysis_ready", "session_id": "sess_1"}))
     assert isinstance(envelope, CallEvent)
     assert envelope.call.call_id == "sess_1"
+
+
+STATUSES = [
+    None,
+    "created",
+    "initiated",
+    "ongoing",
+    "in_progress",
+    "completed",
+    "hangup",
+    "failed",
+    "no_answer",
+    "busy",
+]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(STATUSES), min_size=1, max_size=6))
+def test_folding_events_in_any_order_never_leaves_a_terminal_status(statuses: list[str | None]) -> None:
+    merged = call(status=statuses[0])
+    for status in statuses[1:]:
+        merged = merge_calls(merged, call(status=status))
+    first_terminal = next((s for s in statuses if call(status=s).is_terminal), None)
+    if first_terminal is not None:
+        assert merged.status == first_terminal
+    elif any(s is not None for s in statuses):
+        assert merged.status is not None

@@ -249,10 +249,12 @@ def _transcript(value: Any) -> str | None:
     elif isinstance(value, dict):
         for role, said in value.items():
             parts = said if isinstance(said, list) else [said]
-            lines.extend(f"{role}: {part.strip()}" for part in parts if isinstance(part, str) and part.strip())
+            for part in parts:
+                if isinstance(part, str) and part.strip():
+                    lines.append(f"{role.strip()}: {part.strip()}" if role.strip() else part.strip())
     else:
         return None
-    text = "\n".join(lines)
+    text = "\n".join(lines).strip()
     return text[: limits.MAX_TRANSCRIPT_CHARS] if text else None
 
 
@@ -503,7 +505,8 @@ def merge_calls(existing: Call, update: Call) -> Call:
 
     * status only moves forward (started < in progress < terminal); the first
       terminal status stays;
-    * identity fields (numbers, direction, agent) keep the first value seen;
+    * identity fields (numbers, direction, agent) keep the first value seen, except
+      that a caller number backed by a known direction replaces one that was not;
     * content fields (summary, transcript, recording, duration ...) take the
       update's value when it has one, unless the update is from an earlier stage
       (a late ``call_initiated``), which may only fill gaps;
@@ -519,6 +522,9 @@ def merge_calls(existing: Call, update: Call) -> Call:
     merged: dict[str, Any] = {}
     for name in _IDENTITY_FIELDS:
         merged[name] = getattr(existing, name) if getattr(existing, name) is not None else getattr(update, name)
+    if existing.direction is None and update.direction is not None and update.caller_phone is not None:
+        # A caller number derived from a known direction beats one taken from Variant B's ambiguous phone_number.
+        merged["caller_phone"] = update.caller_phone
     for name in _CONTENT_FIELDS:
         old, new = getattr(existing, name), getattr(update, name)
         merged[name] = old if new is None or (backwards and old is not None) else new
