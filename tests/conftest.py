@@ -32,7 +32,6 @@ def stack() -> Iterator[object]:
     """The embedded stack (real template on moto, sandboxes on loopback), one per test module."""
     from handoff_dev.embedded.stack import EmbeddedStack, StackOptions
 
-    options = StackOptions(port=0, aws_port=0, previous_webhook_secret="whsec_previous_dev_secret",
-                           schedules=False)
+    options = StackOptions(port=0, aws_port=0, previous_webhook_secret="whsec_previous_dev_secret", schedules=False)
     with EmbeddedStack(options) as running:
         yield running

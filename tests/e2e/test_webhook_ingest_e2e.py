@@ -41,7 +41,9 @@ def _executions_named(stack: Any, name: str) -> list[dict[str, Any]]:
 
 
 def _record(stack: Any, call_id: str) -> dict[str, Any] | None:
-    item = stack.client("dynamodb").get_item(TableName=stack.physical("HandoffTable"), Key={"pk": {"S": f"CALL#{call_id}"}})
+    item = stack.client("dynamodb").get_item(
+        TableName=stack.physical("HandoffTable"), Key={"pk": {"S": f"CALL#{call_id}"}}
+    )
     return item.get("Item")
 
 
@@ -109,10 +111,17 @@ def test_an_unknown_event_is_acknowledged_and_recorded_without_an_execution(stac
 
 
 def test_later_analysis_merges_into_the_call_record_without_a_second_execution(stack: Any) -> None:
-    ended = {"event": "call.ended", "session_id": "sess_merge_1", "phone_number": "+15555550164",
-             "timestamp": "2025-06-12T17:20:00Z"}
-    analysis = {"event": "call.analysis_ready", "session_id": "sess_merge_1",
-                "analysis": {"intent": "booking", "booking_id": "BK-48377"}}
+    ended = {
+        "event": "call.ended",
+        "session_id": "sess_merge_1",
+        "phone_number": "+15555550164",
+        "timestamp": "2025-06-12T17:20:00Z",
+    }
+    analysis = {
+        "event": "call.analysis_ready",
+        "session_id": "sess_merge_1",
+        "analysis": {"intent": "booking", "booking_id": "BK-48377"},
+    }
     assert _post(stack, json.dumps(ended).encode(), stack.options.webhook_secret).status_code == 202
     later = _post(stack, json.dumps(analysis).encode(), stack.options.webhook_secret)
     assert later.status_code == 200
@@ -132,10 +141,13 @@ def _record_without_start(stack: Any, call_id: str, body: bytes, age_seconds: in
     stack.client("dynamodb").put_item(
         TableName=stack.physical("HandoffTable"),
         Item={
-            "pk": {"S": f"CALL#{call_id}"}, "call_id": {"S": call_id},
+            "pk": {"S": f"CALL#{call_id}"},
+            "call_id": {"S": call_id},
             "call_json": {"S": json.dumps(envelope.call.model_dump(mode="json"))},
-            "events": {"L": [{"S": envelope.event}]}, "received_at": {"S": received},
-            "pending_start": {"S": "PENDING"}, "version": {"N": "1"},
+            "events": {"L": [{"S": envelope.event}]},
+            "received_at": {"S": received},
+            "pending_start": {"S": "PENDING"},
+            "version": {"N": "1"},
         },
     )
 

@@ -15,14 +15,21 @@ from rich.table import Table
 
 from handoff_dev import ops
 
-app = typer.Typer(help="Handoff: DialNexa calls to safe, exactly-once work. Developer and ops CLI.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="Handoff: DialNexa calls to safe, exactly-once work. Developer and ops CLI.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 executions_app = typer.Typer(help="Executions of the Handoff state machine, state by state.", no_args_is_help=True)
 app.add_typer(executions_app, name="executions")
 console = Console()
 
-EndpointOption = Annotated[str | None, typer.Option("--endpoint-url", help="AWS endpoint (the embedded stack's --aws-port).",
-                                                    envvar="HANDOFF_ENDPOINT_URL")]
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url", help="AWS endpoint (the embedded stack's --aws-port).", envvar="HANDOFF_ENDPOINT_URL"
+    ),
+]
 ProfileOption = Annotated[str | None, typer.Option("--profile", help="AWS profile for a real deployment.")]
 RegionOption = Annotated[str | None, typer.Option("--region", help="AWS region.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -33,7 +40,9 @@ def dev(
     port: Annotated[int, typer.Option(help="HTTP API port (webhooks).")] = 3000,
     aws_port: Annotated[int, typer.Option("--aws-port", help="Embedded AWS endpoint port (moto server).")] = 5000,
     log_level: Annotated[str, typer.Option(help="Function log level.")] = "INFO",
-    partner_config: Annotated[Path | None, typer.Option(help="JSON file with real partner credentials (default: sandboxes).")] = None,
+    partner_config: Annotated[
+        Path | None, typer.Option(help="JSON file with real partner credentials (default: sandboxes).")
+    ] = None,
 ) -> None:
     """Run the embedded stack until Ctrl-C: HTTP API, AWS endpoint and partner sandboxes on loopback."""
     from handoff_dev.embedded.stack import DEV_WEBHOOK_SECRET, EmbeddedStack, StackOptions
@@ -50,9 +59,11 @@ def dev(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with EmbeddedStack(options) as stack:
-        console.print(f"[bold]Handoff embedded stack[/bold]\n  webhook   POST {stack.api_url}/webhooks/dialnexa\n"
-                      f"  AWS       {stack.aws_endpoint}  (aws --endpoint-url {stack.aws_endpoint} stepfunctions list-executions ...)\n"
-                      f"  executions: handoff executions list --endpoint-url {stack.aws_endpoint}")
+        console.print(
+            f"[bold]Handoff embedded stack[/bold]\n  webhook   POST {stack.api_url}/webhooks/dialnexa\n"
+            f"  AWS       {stack.aws_endpoint}\n"
+            f"  executions: handoff executions list --endpoint-url {stack.aws_endpoint}"
+        )
         for name, sandbox in stack.sandboxes.items():
             console.print(f"  sandbox   {name:<14} {sandbox.base_url}")
         console.print("Ctrl-C to stop.")
@@ -65,8 +76,9 @@ def demo() -> None:
     from handoff_dev.demo import run_demo
     from handoff_dev.embedded.stack import DEV_WEBHOOK_SECRET, StackOptions
 
-    options = StackOptions(port=0, aws_port=0,
-                           webhook_secret=os.environ.get("HANDOFF_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET))
+    options = StackOptions(
+        port=0, aws_port=0, webhook_secret=os.environ.get("HANDOFF_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET)
+    )
     raise typer.Exit(run_demo(console, options))
 
 
@@ -76,8 +88,11 @@ def _sfn(endpoint_url: str | None, profile: str | None, region: str | None) -> o
 
 @executions_app.command("list")
 def executions_list(
-    endpoint_url: EndpointOption = None, profile: ProfileOption = None, region: RegionOption = None,
-    as_json: JsonOption = False, limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    endpoint_url: EndpointOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
 ) -> None:
     """Executions, newest first, each with its call id."""
     sfn = _sfn(endpoint_url, profile, region)
@@ -88,8 +103,20 @@ def executions_list(
         raise typer.Exit(2) from None
     rows = ops.list_executions(sfn, machine, limit)
     if as_json:
-        typer.echo(json.dumps([{"call_id": r["name"], "status": r["status"], "execution_arn": r["executionArn"],
-                                "started": r["startDate"].isoformat()} for r in rows], indent=2))
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "call_id": r["name"],
+                        "status": r["status"],
+                        "execution_arn": r["executionArn"],
+                        "started": r["startDate"].isoformat(),
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
         return
     table = Table(title=f"Executions of {machine.rsplit(':', 1)[-1]}")
     for column in ("call id", "status", "started"):
@@ -101,7 +128,10 @@ def executions_list(
 
 @executions_app.command("show")
 def executions_show(
-    call_id: str, endpoint_url: EndpointOption = None, profile: ProfileOption = None, region: RegionOption = None,
+    call_id: str,
+    endpoint_url: EndpointOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """One execution state by state, with durations and the error of a failed state."""
@@ -111,13 +141,28 @@ def executions_show(
     try:
         view = ops.describe(sfn, arn)
     except Exception as exc:  # noqa: BLE001 - boto's ExecutionDoesNotExist differs per client
-        console.print(f"[red]no execution for call {call_id!r}[/red] ({type(exc).__name__}); see `handoff executions list`.")
+        console.print(
+            f"[red]no execution for call {call_id!r}[/red] ({type(exc).__name__}); see `handoff executions list`."
+        )
         raise typer.Exit(1) from None
     if as_json:
-        typer.echo(json.dumps({
-            "call_id": view.call_id, "status": view.status, "outcome": view.outcome, "execution_arn": view.arn,
-            "steps": [{"state": s.name, "duration_ms": s.duration_ms, "error": s.error, "cause": s.cause} for s in view.steps],
-            "output": view.output}, indent=2, default=str))
+        typer.echo(
+            json.dumps(
+                {
+                    "call_id": view.call_id,
+                    "status": view.status,
+                    "outcome": view.outcome,
+                    "execution_arn": view.arn,
+                    "steps": [
+                        {"state": s.name, "duration_ms": s.duration_ms, "error": s.error, "cause": s.cause}
+                        for s in view.steps
+                    ],
+                    "output": view.output,
+                },
+                indent=2,
+                default=str,
+            )
+        )
         return
     table = Table(title=f"{view.call_id}: {view.status} ({view.outcome})")
     for column in ("state", "duration", "error"):

@@ -76,10 +76,10 @@ def run_demo(console: Console, options: StackOptions | None = None) -> int:
                 continue
             if row.view is None or not row.view.settled:
                 failed += 1
-            status = row.view.status if row.view else "missing"
+            execution = row.view.status if row.view else "missing"
             outcome = row.view.outcome if row.view else "not started"
-            path = " > ".join(row.view.path) if row.view else "-"
-            table.add_row(row.call_id, row.event, str(row.http), status, outcome, path)
+            taken = " > ".join(row.view.path) if row.view else "-"
+            table.add_row(row.call_id, row.event, str(row.http), execution, outcome, taken)
         console.print(table)
         console.print(f"demo wall time {time.perf_counter() - started:.1f} s")
     if failed:

@@ -17,7 +17,9 @@ TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 WAITING_STATE = "RequestReview"
 
 
-def aws_client(service: str, endpoint_url: str | None = None, profile: str | None = None, region: str | None = None) -> Any:
+def aws_client(
+    service: str, endpoint_url: str | None = None, profile: str | None = None, region: str | None = None
+) -> Any:
     session = boto3.Session(profile_name=profile, region_name=region or None)
     kwargs: dict[str, Any] = {}
     if endpoint_url:
@@ -26,7 +28,7 @@ def aws_client(service: str, endpoint_url: str | None = None, profile: str | Non
             kwargs.update(aws_access_key_id="embedded", aws_secret_access_key="embedded")  # noqa: S106
         if not session.region_name:
             kwargs["region_name"] = "us-east-1"
-    return session.client(service, **kwargs)
+    return session.client(service, **kwargs)  # type: ignore[call-overload]
 
 
 @dataclass
@@ -128,7 +130,7 @@ def describe(sfn: Any, execution_arn: str) -> ExecutionView:
                     step.exited = event["timestamp"]
                     break
         elif kind.endswith("Failed") or kind.endswith("TimedOut"):
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            details: Any = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
             if steps and isinstance(details, dict):
                 steps[-1].error = details.get("error") or steps[-1].error
                 steps[-1].cause = (details.get("cause") or "")[:500] or steps[-1].cause

@@ -25,10 +25,20 @@ def is_dialnexa_body(path: Path) -> bool:
     return path.suffix == ".json" and path.parent.name == "dialnexa"
 
 
-def post_signed(url: str, body: bytes, secret: str, *, header: str = DIALNEXA_HEADER, timeout: float = 10.0,
-                session: requests.Session | None = None) -> tuple[int, str, float]:
-    headers = {"Content-Type": "application/json", header: sign(body, secret),
-               "User-Agent": "DialNexa-External-Webhook/1.0"}
+def post_signed(
+    url: str,
+    body: bytes,
+    secret: str,
+    *,
+    header: str = DIALNEXA_HEADER,
+    timeout: float = 10.0,
+    session: requests.Session | None = None,
+) -> tuple[int, str, float]:
+    headers = {
+        "Content-Type": "application/json",
+        header: sign(body, secret),
+        "User-Agent": "DialNexa-External-Webhook/1.0",
+    }
     started = time.perf_counter()
     response = (session or requests).post(url, data=body, headers=headers, timeout=timeout)
     return response.status_code, response.text, (time.perf_counter() - started) * 1000

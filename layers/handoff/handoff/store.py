@@ -95,7 +95,7 @@ class DynamoCallStore:
     def record(self, call_id: str, call: dict[str, Any], event: str) -> RecordResult:
         """Create the record if this is the first delivery for the call id, else merge."""
         now = now_iso()
-        item = {
+        item: dict[str, Any] = {
             "pk": {"S": call_key(call_id)},
             "call_id": {"S": call_id},
             "call_json": {"S": json.dumps(call, default=str)},
@@ -208,9 +208,7 @@ class DynamoCallStore:
         if call_id:
             item["call_id"] = {"S": call_id}
         try:
-            self.client.put_item(
-                TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)"
-            )
+            self.client.put_item(TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False

@@ -28,7 +28,9 @@ class Route:
     function: str
 
 
-def build_event(method: str, path: str, query: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
+def build_event(
+    method: str, path: str, query: str, headers: dict[str, str], body: bytes, source_ip: str
+) -> dict[str, Any]:
     return {
         "version": "2.0",
         "routeKey": f"{method} {path}",
@@ -39,8 +41,13 @@ def build_event(method: str, path: str, query: str, headers: dict[str, str], bod
             "accountId": "123456789012",
             "apiId": "embedded",
             "domainName": "localhost",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
-                     "userAgent": headers.get("user-agent", "")},
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
             "requestId": str(uuid.uuid4()),
             "routeKey": f"{method} {path}",
             "stage": "$default",
@@ -52,7 +59,9 @@ def build_event(method: str, path: str, query: str, headers: dict[str, str], bod
 
 
 class HttpApi:
-    def __init__(self, registry: FunctionRegistry, routes: list[Route], host: str = "127.0.0.1", port: int = 3000) -> None:
+    def __init__(
+        self, registry: FunctionRegistry, routes: list[Route], host: str = "127.0.0.1", port: int = 3000
+    ) -> None:
         self.registry = registry
         self.routes = {(r.method, r.path): r for r in routes}
         self.host = host

@@ -11,8 +11,8 @@ boto3 and ``AWS_ENDPOINT_URL``.
 from __future__ import annotations
 
 import io
-import logging
 import json
+import logging
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -31,7 +31,7 @@ DEV_WEBHOOK_SECRET = "whsec_handoff_dev_only_not_a_real_secret"  # noqa: S105 - 
 SFN_ROLE = "arn:aws:iam::123456789012:role/handoff-embedded"
 DEV_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "embedded",
-    "AWS_SECRET_ACCESS_KEY": "embedded",  # noqa: S105 - moto accepts any credentials
+    "AWS_SECRET_ACCESS_KEY": "embedded",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
@@ -82,8 +82,13 @@ class EmbeddedStack:
         return f"http://{self.options.host}:{self.http.port}"
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.aws_endpoint, region_name="us-east-1",
-                            aws_access_key_id="embedded", aws_secret_access_key="embedded")  # noqa: S106
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.aws_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="embedded",
+            aws_secret_access_key="embedded",  # noqa: S106 - moto accepts any credentials
+        )
 
     def physical(self, logical_id: str) -> str:
         assert self.template is not None
@@ -110,7 +115,7 @@ class EmbeddedStack:
         # new port must not reuse a client bound to the previous stack's endpoint.
         from aws_lambda_powertools.utilities.parameters import base as parameters_base
 
-        parameters_base.DEFAULT_PROVIDERS.clear()
+        parameters_base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
         overrides = {"Stage": "dev", "AnalysisGraceSeconds": "0", **self.options.parameter_overrides}
         self.template = Template.load(self.template_path, overrides=overrides, queue_endpoint=self.aws_endpoint)
         partner_config = self._partner_config()
@@ -183,18 +188,21 @@ class EmbeddedStack:
             if resource["Type"] == "AWS::Events::Archive":
                 props = t.resolve(resource["Properties"])
                 self.client("events").create_archive(
-                    ArchiveName=t.physical[logical_id].ref[-48:], EventSourceArn=props["SourceArn"],
+                    ArchiveName=t.physical[logical_id].ref[-48:],
+                    EventSourceArn=props["SourceArn"],
                     RetentionDays=int(props.get("RetentionDays", 0)),
                 )
         for logical_id in functions:
             env.update(self._create_function(logical_id))
-        env.update({
-            "AWS_ENDPOINT_URL": self.aws_endpoint,
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": self.options.log_level,
-            "POWERTOOLS_DEV": "false",
-        })
+        env.update(
+            {
+                "AWS_ENDPOINT_URL": self.aws_endpoint,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": self.options.log_level,
+                "POWERTOOLS_DEV": "false",
+            }
+        )
         self._set_env(env)
         for logical_id, resource in t.resources.items():
             if resource["Type"] == "AWS::Serverless::StateMachine":
@@ -211,8 +219,13 @@ class EmbeddedStack:
         """SAM generates one role per function and state machine; locally one role stands in."""
         trust = {
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                           "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}],
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                }
+            ],
         }
         self.client("iam").create_role(RoleName=SFN_ROLE.rsplit("/", 1)[-1], AssumeRolePolicyDocument=json.dumps(trust))
 
@@ -293,9 +306,7 @@ class EmbeddedStack:
                 client.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(props["Pattern"]))
                 target: dict[str, Any] = {"Id": "1", "Arn": function_arn}
                 if props.get("RetryPolicy"):
-                    target["RetryPolicy"] = {
-                        k: int(v) for k, v in props["RetryPolicy"].items()
-                    }
+                    target["RetryPolicy"] = {k: int(v) for k, v in props["RetryPolicy"].items()}
                 if props.get("DeadLetterConfig"):
                     target["DeadLetterConfig"] = {"Arn": props["DeadLetterConfig"]["Arn"]}
                 client.put_targets(Rule=rule, EventBusName=bus, Targets=[target])

@@ -172,7 +172,9 @@ class Template:
         try:
             return self.physical[logical_id].attributes[attribute]
         except KeyError:
-            raise KeyError(f"template.yaml: GetAtt {logical_id}.{attribute} is not known to the embedded stack") from None
+            raise KeyError(
+                f"template.yaml: GetAtt {logical_id}.{attribute} is not known to the embedded stack"
+            ) from None
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -180,7 +182,7 @@ class Template:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":
@@ -201,14 +203,14 @@ class Template:
             if "." in token and not token.startswith("AWS::"):
                 logical_id, attribute = token.split(".", 1)
                 return self.get_att(logical_id, attribute)
-            return self.ref(token)
+            return str(self.ref(token))
 
         return re.sub(r"\$\{([^}!]+)\}", replace, text)
 
     def state_machine_definition(self, logical_id: str) -> str:
         """The definition file with DefinitionSubstitutions applied, as SAM deploys it."""
         props = self.resources[logical_id]["Properties"]
-        text = (self.path.parent / props["DefinitionUri"]).read_text(encoding="utf-8")
+        text: str = (self.path.parent / str(props["DefinitionUri"])).read_text(encoding="utf-8")
         for key, value in (props.get("DefinitionSubstitutions") or {}).items():
             text = text.replace("${" + key + "}", str(self.resolve(value)))
         leftover = re.findall(r"\$\{(\w+)\}", text)

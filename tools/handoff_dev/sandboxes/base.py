@@ -9,6 +9,7 @@ effect counters (so a test can assert "exactly once"), and fault injection
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
@@ -183,10 +184,8 @@ class Sandbox:
         fault = self.faults.pick(operation) if self.faults else None
         if fault == "drop":
             h.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 h.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         if fault == "slow":
             time.sleep(self.faults.slow_seconds if self.faults else 15.0)

@@ -162,9 +162,7 @@ class HttpClient:
         if status == 409:
             return ConflictError(self.tool, f"conflict (409) on {where}: {_snippet(response)}", status=status)
         if status >= 400:
-            return RejectedInputError(
-                self.tool, f"rejected ({status}) on {where}: {_snippet(response)}", status=status
-            )
+            return RejectedInputError(self.tool, f"rejected ({status}) on {where}: {_snippet(response)}", status=status)
         if classify is not None:
             return classify(response)
         return None

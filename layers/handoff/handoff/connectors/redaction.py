@@ -30,8 +30,7 @@ def redact_url(url: str) -> str:
     if not parts.query:
         return url
     pairs = [
-        (k, MASK if k.lower() in SECRET_PARAM_NAMES else v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        (k, MASK if k.lower() in SECRET_PARAM_NAMES else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
     ]
     return urlunsplit(parts._replace(query=urlencode(pairs, safe="*")))
 

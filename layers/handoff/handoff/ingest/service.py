@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
+from handoff.ingest.envelope import Call as NormalisedCall
 from handoff.ingest.envelope import (
     CallEvent,
     MalformedWebhook,
@@ -26,7 +27,6 @@ from handoff.ingest.envelope import (
     parse_webhook,
     starts_execution,
 )
-from handoff.ingest.envelope import Call as NormalisedCall
 from handoff.ingest.limits import MAX_BODY_BYTES
 from handoff.ingest.signature import verify
 from handoff.store import CallStore, StoredCall
@@ -62,7 +62,9 @@ class IngestService:
 
     def handle(self, raw: bytes, headers: Mapping[str, str]) -> IngestAnswer:
         if len(raw) > self.max_body_bytes:
-            return IngestAnswer(413, _problem("body too large", f"limit is {self.max_body_bytes} bytes, got {len(raw)}"))
+            return IngestAnswer(
+                413, _problem("body too large", f"limit is {self.max_body_bytes} bytes, got {len(raw)}")
+            )
         check = verify(raw, headers, self.secrets(False))
         if not check.ok and check.reason == "signature mismatch":
             # The secret may have been rotated since we cached it: look once more.
