@@ -76,67 +76,127 @@ def seed_records() -> list[SourceRecord]:
     return [
         # Elena Marsh: Planyo user and her delivery reservation 48213 ("BK-48213").
         SourceRecord(
-            tool=Tool.PLANYO, kind=RecordKind.RESERVATION, record_id="48213", display="Elena Marsh, Home delivery",
-            record_url=f"{planyo_url}&reservation=48213", emails=["elena.marsh@example.com"],
-            phones=["+15555550142"], names=["Elena Marsh"],
+            tool=Tool.PLANYO,
+            kind=RecordKind.RESERVATION,
+            record_id="48213",
+            display="Elena Marsh, Home delivery",
+            record_url=f"{planyo_url}&reservation=48213",
+            emails=["elena.marsh@example.com"],
+            phones=["+15555550142"],
+            names=["Elena Marsh"],
             ids=[_ref(IdKind.RESERVATION, "48213", "reservation_id"), _ref(IdKind.BOOKING, "BK-48213", "booking_ref")],
-            attributes={"start": "2025-06-12T09:00:00-04:00", "end": "2025-06-12T12:00:00-04:00",
-                        "status": "confirmed", "resource": "Home delivery - Van 1"},
+            attributes={
+                "start": "2025-06-12T09:00:00-04:00",
+                "end": "2025-06-12T12:00:00-04:00",
+                "status": "confirmed",
+                "resource": "Home delivery - Van 1",
+            },
         ),
         SourceRecord(
-            tool=Tool.PLANYO, kind=RecordKind.CUSTOMER, record_id="700142", display="Elena Marsh",
-            emails=["elena.marsh@example.com"], phones=["+15555550142"], names=["Elena Marsh"],
+            tool=Tool.PLANYO,
+            kind=RecordKind.CUSTOMER,
+            record_id="700142",
+            display="Elena Marsh",
+            emails=["elena.marsh@example.com"],
+            phones=["+15555550142"],
+            names=["Elena Marsh"],
         ),
         # Decoy: another Elena Marsh with another e-mail.
         SourceRecord(
-            tool=Tool.PLANYO, kind=RecordKind.CUSTOMER, record_id="700143", display="Elena Marsh",
-            emails=["elena.m@example.com"], phones=["+15555550163"], names=["Elena Marsh"],
+            tool=Tool.PLANYO,
+            kind=RecordKind.CUSTOMER,
+            record_id="700143",
+            display="Elena Marsh",
+            emails=["elena.m@example.com"],
+            phones=["+15555550163"],
+            names=["Elena Marsh"],
         ),
         # Decoy: Greta Marsh shares Marcus Greene's phone.
         SourceRecord(
-            tool=Tool.PLANYO, kind=RecordKind.CUSTOMER, record_id="700187", display="Greta Marsh",
-            emails=["greta.h@example.com"], phones=["+15555550187"], names=["Greta Marsh"],
+            tool=Tool.PLANYO,
+            kind=RecordKind.CUSTOMER,
+            record_id="700187",
+            display="Greta Marsh",
+            emails=["greta.h@example.com"],
+            phones=["+15555550187"],
+            names=["Greta Marsh"],
         ),
         # Sofia Alvarez: Planyo user and Billit customer.
         SourceRecord(
-            tool=Tool.PLANYO, kind=RecordKind.CUSTOMER, record_id="700131", display="Sofia Alvarez",
-            emails=["sofia.alvarez@example.com"], phones=["+15555550131"], names=["Sofia Alvarez"],
+            tool=Tool.PLANYO,
+            kind=RecordKind.CUSTOMER,
+            record_id="700131",
+            display="Sofia Alvarez",
+            emails=["sofia.alvarez@example.com"],
+            phones=["+15555550131"],
+            names=["Sofia Alvarez"],
         ),
         SourceRecord(
-            tool=Tool.BILLIT, kind=RecordKind.CUSTOMER, record_id="310131", display="Sofia Alvarez",
-            emails=["sofia.alvarez@example.com"], names=["Sofia Alvarez"], attributes={"vat_liable": False},
+            tool=Tool.BILLIT,
+            kind=RecordKind.CUSTOMER,
+            record_id="310131",
+            display="Sofia Alvarez",
+            emails=["sofia.alvarez@example.com"],
+            names=["Sofia Alvarez"],
+            attributes={"vat_liable": False},
         ),
         # Hannah Reid: Bookingmood contact and booking BK-48377.
         SourceRecord(
-            tool=Tool.BOOKINGMOOD, kind=RecordKind.BOOKING, record_id="bkm_48377", display="Hannah Reid, Lakeside cabin",
-            emails=["hannah.reid@example.com"], phones=["+15555550164"], names=["Hannah Reid"],
+            tool=Tool.BOOKINGMOOD,
+            kind=RecordKind.BOOKING,
+            record_id="bkm_48377",
+            display="Hannah Reid, Lakeside cabin",
+            emails=["hannah.reid@example.com"],
+            phones=["+15555550164"],
+            names=["Hannah Reid"],
             ids=[_ref(IdKind.BOOKING, "BK-48377", "reference")],
             attributes={"start": "2025-06-16", "end": "2025-06-19", "status": "confirmed", "contact_id": "ct_164"},
         ),
         SourceRecord(
-            tool=Tool.BOOKINGMOOD, kind=RecordKind.CONTACT, record_id="ct_164", display="Hannah Reid",
-            emails=["hannah.reid@example.com"], phones=["+15555550164"], names=["Hannah Reid"],
+            tool=Tool.BOOKINGMOOD,
+            kind=RecordKind.CONTACT,
+            record_id="ct_164",
+            display="Hannah Reid",
+            emails=["hannah.reid@example.com"],
+            phones=["+15555550164"],
+            names=["Hannah Reid"],
         ),
         # Decoy: Hanna Reed, a different Bookingmood contact.
         SourceRecord(
-            tool=Tool.BOOKINGMOOD, kind=RecordKind.CONTACT, record_id="ct_165", display="Hanna Reed",
-            emails=["hanna.reed@example.com"], phones=["+15555550165"], names=["Hanna Reed"],
+            tool=Tool.BOOKINGMOOD,
+            kind=RecordKind.CONTACT,
+            record_id="ct_165",
+            display="Hanna Reed",
+            emails=["hanna.reed@example.com"],
+            phones=["+15555550165"],
+            names=["Hanna Reed"],
         ),
         # Marcus Greene: Plisio invoice INV-2025-0917 (349 USD) and Billit customer.
         SourceRecord(
-            tool=Tool.PLISIO, kind=RecordKind.INVOICE, record_id="plisio_0917", display="INV-2025-0917, 349 USD",
-            emails=["marcus.greene@example.com"], names=["Marcus Greene"],
+            tool=Tool.PLISIO,
+            kind=RecordKind.INVOICE,
+            record_id="plisio_0917",
+            display="INV-2025-0917, 349 USD",
+            emails=["marcus.greene@example.com"],
+            names=["Marcus Greene"],
             ids=[_ref(IdKind.INVOICE, "INV-2025-0917", "order_number")],
             attributes={"amount": 349.0, "currency": "USD", "status": "completed"},
         ),
         SourceRecord(
-            tool=Tool.BILLIT, kind=RecordKind.CUSTOMER, record_id="310187", display="Marcus Greene",
-            emails=["marcus.greene@example.com"], phones=["+15555550187"], names=["Marcus Greene"],
+            tool=Tool.BILLIT,
+            kind=RecordKind.CUSTOMER,
+            record_id="310187",
+            display="Marcus Greene",
+            emails=["marcus.greene@example.com"],
+            phones=["+15555550187"],
+            names=["Marcus Greene"],
         ),
     ]
 
 
-def seed_sources(records: Iterable[SourceRecord] | None = None, *, tools: Sequence[Tool] | None = None) -> list[RecordSource]:
+def seed_sources(
+    records: Iterable[SourceRecord] | None = None, *, tools: Sequence[Tool] | None = None
+) -> list[RecordSource]:
     """One in-memory source per tool over the seed (or the given records)."""
     records = list(records) if records is not None else seed_records()
     wanted = tools or (Tool.PLANYO, Tool.BOOKINGMOOD, Tool.PLISIO, Tool.BILLIT)
