@@ -493,8 +493,11 @@ def decide(call: CallSummary, match: MatchResult, policy: Policy | None = None) 
     # Creates for a clearly new caller only.
     if rule.new_caller_operations and not review:
         lookups_ok = bool(match.lookups) and not failed
-        if match.status is MatchStatus.STRONG:
-            trail.add("new-caller:existing", "Caller already exists; nothing to create")
+        known = match.best is not None and (
+            match.status is MatchStatus.STRONG or any(e.record_field.endswith(".email") for e in match.best.evidence)
+        )
+        if known and match.best is not None:
+            trail.add("new-caller:existing", f"Caller is a known customer ({describe_record(match.best)}): no create")
         elif match.candidates:
             trail.add("new-caller:possible-existing", "A possible existing customer was found; check before creating")
             review.append("possible-duplicate")
