@@ -336,18 +336,28 @@ class BookingmoodSandbox(Sandbox):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, fixture: Path = FIXTURE) -> None:
         super().__init__(host, port)
-        seed = json.loads(fixture.read_text())
+        self.fixture = fixture
         self.tables: dict[str, list[dict[str, Any]]] = {}
-        for name, schema in SCHEMA.items():
-            rows = []
-            for row in copy.deepcopy(seed.get(name, [])):
-                full = {**copy.deepcopy(schema.defaults), **row}
-                full.setdefault("updated_at", full.get("created_at"))
-                for col, fn in schema.generated.items():
-                    full[col] = fn(full)
-                rows.append(full)
-            self.tables[name] = rows
+        self.reset()
         self.organization_id: str = self.tables["organizations"][0]["id"]
+
+    def reset(self) -> None:
+        """Back to the fixture: tables, counters and faults."""
+        seed = json.loads(self.fixture.read_text())
+        with self.lock:
+            self.tables = {}
+            for name, schema in SCHEMA.items():
+                rows = []
+                for row in copy.deepcopy(seed.get(name, [])):
+                    full = {**copy.deepcopy(schema.defaults), **row}
+                    full.setdefault("updated_at", full.get("created_at"))
+                    for col, fn in schema.generated.items():
+                        full[col] = fn(full)
+                    rows.append(full)
+                self.tables[name] = rows
+            self.effects.clear()
+            self.requests.clear()
+            self.faults = None
 
     def config(self) -> dict[str, Any]:
         return {"base_url": f"{self.base_url}/v1", "api_key": API_KEY, "organization_id": self.organization_id}

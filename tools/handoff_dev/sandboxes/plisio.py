@@ -45,12 +45,25 @@ class PlisioSandbox(Sandbox):
         self, host: str = "127.0.0.1", port: int = 0, fixture: Path = FIXTURE, *, errors_as_200: bool = False
     ) -> None:
         super().__init__(host, port)
-        seed = json.loads(fixture.read_text())
-        self.shop: dict[str, Any] = seed["shop"]
-        self.rates: dict[str, dict[str, str]] = seed["rates"]
-        self.operations: list[dict[str, Any]] = copy.deepcopy(seed["operations"])
+        self.fixture = fixture
         self.errors_as_200 = errors_as_200
+        self.shop: dict[str, Any] = {}
+        self.rates: dict[str, dict[str, str]] = {}
+        self.operations: list[dict[str, Any]] = []
         self._created = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the fixture: shop, operations, counters and faults."""
+        seed = json.loads(self.fixture.read_text())
+        with self.lock:
+            self.shop = seed["shop"]
+            self.rates = seed["rates"]
+            self.operations = copy.deepcopy(seed["operations"])
+            self._created = 0
+            self.effects.clear()
+            self.requests.clear()
+            self.faults = None
 
     def config(self) -> dict[str, Any]:
         return {"base_url": f"{self.base_url}{PREFIX}", "api_key": API_KEY}

@@ -39,6 +39,14 @@ class SlackSandbox(Sandbox):
         super().__init__(host, port)
         self.messages: list[dict[str, Any]] = []
 
+    def reset(self) -> None:
+        """Forget posted messages, counters and faults."""
+        with self.lock:
+            self.messages.clear()
+            self.effects.clear()
+            self.requests.clear()
+            self.faults = None
+
     def config(self) -> dict[str, Any]:
         return {"webhook_url": f"{self.base_url}/services/{TEAM}/{BOT}/{TOKEN}", "default_channel": DEFAULT_CHANNEL}
 

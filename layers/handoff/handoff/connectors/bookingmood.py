@@ -612,7 +612,13 @@ class BookingmoodConnector:
         ``reuse_existing``, a widget with the same title is searched first and
         returned (search-before-create), which makes a re-run of the whole
         operation safe. Missing listings of a reused widget are added.
+        Unknown product ids are refused before anything is written.
         """
+        if request.product_ids:
+            known = {r["id"] for r in self._get("products", {"select": "id", "id": pg_in(request.product_ids)})}
+            unknown = [p for p in request.product_ids if p not in known]
+            if unknown:
+                raise RejectedInputError(self.TOOL.value, f"unknown product ids: {', '.join(unknown)}")
         if request.reuse_existing:
             rows = self._get(
                 "widgets",
