@@ -25,6 +25,7 @@ from handoff.connectors.errors import (
     RetryableError,
 )
 from handoff.connectors.http import RetryPolicy
+from handoff.models import Tool
 from handoff_dev.sandboxes.base import FaultPlan, Request, Response
 from handoff_dev.sandboxes.billit import API_KEY, BillitSandbox
 
@@ -326,3 +327,8 @@ def test_secrets_never_reach_exceptions_or_logs(
     assert API_KEY not in str(caught.value)
     assert API_KEY not in logged
     assert "partner call retrying" in logged
+
+
+def test_sandbox_is_named_after_its_tool_and_configures_the_connector(sandbox: BillitSandbox) -> None:
+    assert BillitSandbox.name == Tool.BILLIT == BillitConnector.TOOL
+    assert BillitConnector.from_config(sandbox.config()).check().healthy

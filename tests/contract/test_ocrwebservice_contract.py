@@ -22,6 +22,7 @@ from handoff.connectors.ocrwebservice import (
     parse_us_datetime,
     safe_output_url,
 )
+from handoff.models import Tool
 from handoff_dev.sandboxes.base import FaultPlan, Request, Response
 from handoff_dev.sandboxes.ocrwebservice import OcrWebServiceSandbox
 
@@ -286,3 +287,8 @@ def test_secrets_never_reach_exceptions_or_logs(
         assert secret not in str(caught.value)
         assert secret not in logged
     assert "partner call retrying" in logged
+
+
+def test_sandbox_is_named_after_its_tool_and_configures_the_connector(sandbox: OcrWebServiceSandbox) -> None:
+    assert OcrWebServiceSandbox.name == Tool.OCRWEBSERVICE == OcrWebServiceConnector.TOOL
+    assert OcrWebServiceConnector.from_config(sandbox.config()).check().healthy

@@ -30,6 +30,7 @@ from handoff.connectors.planyo import (
     UserChanges,
     reservation_id_from_reference,
 )
+from handoff.models import Tool
 from handoff_dev.sandboxes.base import FaultPlan
 from handoff_dev.sandboxes.planyo import API_KEY, ApiError, PlanyoSandbox
 
@@ -470,3 +471,8 @@ def test_secrets_never_reach_exceptions_or_logs(
         assert secret not in str(caught.value)
         assert secret not in logged
     assert "partner call retrying" in logged
+
+
+def test_sandbox_is_named_after_its_tool_and_configures_the_connector(sandbox: PlanyoSandbox) -> None:
+    assert PlanyoSandbox.name == Tool.PLANYO == PlanyoConnector.TOOL
+    assert PlanyoConnector.from_config(sandbox.config()).check().healthy
