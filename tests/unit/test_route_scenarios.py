@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+
 from handoff.match.identity import build_identity
 from handoff.match.sources import RecordSource, match_call
 from handoff.models import CallSummary, Mode, RouteDecision, Tool, Urgency

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from rapidfuzz import fuzz
+
 from handoff.match.identity import CallerIdentity
 from handoff.match.normalise import IdKind, id_match_key, name_key
 from handoff.match.sources import RecordRef, RecordSource, SourceRecord
@@ -38,8 +40,7 @@ class InMemorySource:
             if emails & set(r.emails)
             or phones & set(r.phones)
             or ids & {id_match_key(ref.kind, ref.value) for ref in r.ids}
-            or names & {name_key(n) for n in r.names}
-            or any(name_key(n).split(" ")[-1] in {k.split(" ")[-1] for k in names} for n in r.names)
+            or any(fuzz.token_sort_ratio(name_key(n), k) >= 80 for n in r.names for k in names)
         ]
 
 
