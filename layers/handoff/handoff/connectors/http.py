@@ -84,7 +84,7 @@ class HttpClient:
         path: str,
         *,
         params: Mapping[str, Any] | None = None,
-        data: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | bytes | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
