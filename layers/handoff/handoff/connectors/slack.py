@@ -17,6 +17,7 @@ nothing was posted, is retried here after ``Retry-After``.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from collections.abc import Callable
 from typing import Any, ClassVar, Self
@@ -33,6 +34,7 @@ from handoff.connectors.errors import (
     RetryableError,
 )
 from handoff.connectors.http import NO_RETRY, HttpClient, RetryPolicy
+from handoff.connectors.redaction import redact_text
 from handoff.models import Tool
 
 # UNCONFIRMED facts this module relies on (README lists them). No reference page exists for
@@ -72,6 +74,40 @@ SLACK_ERRORS: dict[str, type[ConnectorError]] = {
 }
 PROBE_OK = frozenset({"no_text", "invalid_payload", "missing_text_or_fallback_or_attachments"})
 _ANSWERED_STATUSES = (400, 401, 403, 404, 410)
+
+
+class _RedactWebhookPaths(logging.Filter):
+    """urllib3 logs every request line (with the path, i.e. the webhook token) at DEBUG; mask it.
+
+    The webhook token is the credential and travels in the path, so with
+    DEBUG logging on it would otherwise be logged by urllib3 itself.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            clean = redact_text(message, self.secrets)
+            if clean != message:
+                record.msg, record.args = clean, None
+        return True
+
+
+def _path_filter() -> _RedactWebhookPaths:
+    """The one filter on urllib3's logger (re-imports of this module reuse it)."""
+    urllib3_logger = logging.getLogger("urllib3.connectionpool")
+    for existing in urllib3_logger.filters:
+        if isinstance(existing, _RedactWebhookPaths):
+            return existing
+    created = _RedactWebhookPaths()
+    urllib3_logger.addFilter(created)
+    return created
+
+
+_PATH_FILTER = _path_filter()
 
 
 def error_for(status: int, body: str) -> ConnectorError:
@@ -166,10 +202,12 @@ class SlackConnector:
         self._url = settings.webhook_url.get_secret_value()
         token = [p for p in urlsplit(self._url).path.split("/") if p][-1]
         self._retry = retry or RetryPolicy()
+        secrets = (self._url, urlsplit(self._url).path, token)
+        _PATH_FILTER.secrets.update(secrets)
         self._http = HttpClient(
             tool=self.TOOL.value,
             base_url=self._url,
-            secrets=(self._url, urlsplit(self._url).path, token),
+            secrets=secrets,
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             retry=self._retry,
