@@ -25,5 +25,5 @@ tracer = Tracer()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = PipelineState.model_validate(event)
     logger.append_keys(call_id=state.call.call_id)
-    result = act_step(state, event)
+    result = act_step(state, event, lambda_context=context)
     return result

@@ -114,6 +114,7 @@ class IngestService:
         grace = 0 if call.analysis else self.analysis_grace_seconds
         payload = {
             "call": call.to_summary(analysis_grace_seconds=grace).model_dump(mode="json"),
+            "resume_at": None,
             "settings": {
                 "analysis_grace_seconds": grace,
                 "review_timeout_seconds": self.review_timeout_seconds,

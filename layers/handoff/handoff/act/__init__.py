@@ -1,0 +1,1 @@
+"""act: perform routed actions exactly once in their tools."""
