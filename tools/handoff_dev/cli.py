@@ -22,6 +22,16 @@ app = typer.Typer(
 )
 executions_app = typer.Typer(help="Executions of the Handoff state machine, state by state.", no_args_is_help=True)
 app.add_typer(executions_app, name="executions")
+
+
+def _register_subcommands() -> None:
+    from handoff_dev.cli_partners import connectors_app, route_app
+
+    app.add_typer(route_app, name="route")
+    app.add_typer(connectors_app, name="connectors")
+
+
+_register_subcommands()
 console = Console()
 
 EndpointOption = Annotated[

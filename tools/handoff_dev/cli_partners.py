@@ -1,0 +1,130 @@
+"""``handoff route explain`` and ``handoff connectors check``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from handoff.connectors.base import HealthReport
+from handoff.ingest.envelope import InvalidWebhook
+from handoff_dev.partners import load_partner_config, partner_connectors
+
+route_app = typer.Typer(help="Routing decisions, explained.", no_args_is_help=True)
+connectors_app = typer.Typer(help="Partner connectors.", no_args_is_help=True)
+console = Console()
+
+ConfigFile = Annotated[Path | None, typer.Option("--partner-config", help="JSON file with real partner credentials.")]
+SecretId = Annotated[str | None, typer.Option("--secret-id", help="Secrets Manager secret with partner credentials.")]
+Endpoint = Annotated[str | None, typer.Option("--endpoint-url", envvar="HANDOFF_ENDPOINT_URL")]
+Profile = Annotated[str | None, typer.Option("--profile")]
+Region = Annotated[str | None, typer.Option("--region")]
+
+
+@route_app.command("explain")
+def explain_command(
+    files: Annotated[list[Path], typer.Argument(help="DialNexa webhook bodies.", exists=True, dir_okay=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
+    partner_config: ConfigFile = None,
+    secret_id: SecretId = None,
+    endpoint_url: Endpoint = None,
+    profile: Profile = None,
+    region: Region = None,
+) -> None:
+    """Normalised call, candidates with evidence, the decision and every rule that fired."""
+    from handoff.match.sources import RecordSource
+    from handoff.steps import SOURCE_TYPES
+    from handoff_dev.explain import explain
+
+    config = load_partner_config(partner_config, secret_id, endpoint_url, profile, region)
+    failed = False
+    with partner_connectors(config) as (connectors, where):
+        sources: list[RecordSource] = [SOURCE_TYPES[t](c) for t, c in connectors.items() if t in SOURCE_TYPES]
+        for path in files:
+            try:
+                report = explain(path.read_bytes(), sources)
+            except InvalidWebhook as exc:
+                console.print(f"[red]{path}: {exc}[/red]")
+                failed = True
+                continue
+            report["looked_up_in"] = where
+            if as_json:
+                typer.echo(json.dumps(report, default=str))
+            else:
+                _print_report(path, report)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_report(path: Path, report: dict[str, Any]) -> None:
+    call = report["call"]
+    console.rule(f"{path.name}: [bold]{report['mode']}[/bold] ({report['intent']})")
+    console.print(
+        f"call {call['call_id']}  event {call['event']}  status {call.get('status')}  "
+        f"caller {call.get('caller_phone')}  looked up in: {report['looked_up_in']}"
+    )
+    console.print(f"identity: {json.dumps(report['identity'], default=str)[:400]}")
+    match = report["match"]
+    console.print(f"match: {match['status']} (confidence {match['confidence']:.2f}) {'; '.join(match['notes'])}")
+    for lookup in match["lookups"]:
+        state = "ok" if lookup["ok"] else f"FAILED {lookup['error']}"
+        console.print(f"  lookup {lookup['tool']}: {state}, {lookup['found']} found")
+    if report["candidates"]:
+        table = Table("tool", "kind", "record", "confidence", "evidence")
+        for c in report["candidates"][:5]:
+            evidence = ", ".join(f"{e['call_field']}={e['record_field']} ({e['strength']})" for e in c["evidence"])
+            table.add_row(c["tool"], c["kind"], f"{c['record_id']} {c['display']}", f"{c['confidence']:.2f}", evidence)
+        console.print(table)
+    decision = report["decision"]
+    for action in decision["actions"]:
+        console.print(f"  action {action['tool']}.{action['operation']} on {action['target']}")
+    console.print(f"owner {decision['owner']['team']}  urgency {decision['urgency']}")
+    for rule, reason in zip(report["rules_fired"], report["reasons"], strict=False):
+        console.print(f"  [dim]{rule}[/dim]: {reason}")
+
+
+@connectors_app.command("check")
+def check_command(
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="Start the sandboxes and check every connector.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    partner_config: ConfigFile = None,
+    secret_id: SecretId = None,
+    endpoint_url: Endpoint = None,
+    profile: Profile = None,
+    region: Region = None,
+) -> None:
+    """One row per configured tool: reachable, authenticated, quota. Non-zero exit if any fails."""
+    config = None if sandbox else load_partner_config(partner_config, secret_id, endpoint_url, profile, region)
+    if config is None and not sandbox:
+        console.print(
+            "[red]no partner configuration:[/red] pass --partner-config FILE or --secret-id ID, "
+            "or --sandbox to check against the loopback sandboxes"
+        )
+        raise typer.Exit(2)
+    reports: list[HealthReport] = []
+    with partner_connectors(config) as (connectors, where):
+        for tool, connector in sorted(connectors.items()):
+            try:
+                reports.append(connector.check())
+            except Exception as exc:  # noqa: BLE001 - a broken connector is a failed row, not a crash
+                reports.append(
+                    HealthReport(tool=tool, reachable=False, authenticated=False, detail=f"{type(exc).__name__}: {exc}")
+                )
+    unhealthy = [r for r in reports if not r.healthy]
+    if as_json:
+        typer.echo(json.dumps([{**r.model_dump(mode="json"), "healthy": r.healthy} for r in reports], indent=2))
+    else:
+        table = Table("tool", "reachable", "authenticated", "quota", "detail", title=f"Connectors ({where})")
+        for r in reports:
+            table.add_row(r.tool.value, _yes(r.reachable), _yes(r.authenticated), r.quota or "-", r.detail)
+        console.print(table)
+    if unhealthy or not reports:
+        raise typer.Exit(1)
+
+
+def _yes(flag: bool) -> str:
+    return "[green]yes[/green]" if flag else "[red]no[/red]"
