@@ -88,6 +88,7 @@ class FunctionRegistry:
         self.invocations: list[Invocation] = []
         self._lock = threading.Lock()
         self.listeners: list[Callable[[Invocation], None]] = []
+        self.last_events: dict[str, Any] = {}
 
     def add(self, function: LocalFunction) -> None:
         self.functions[function.name] = function
@@ -103,6 +104,7 @@ class FunctionRegistry:
         function = self.functions.get(name) or self.functions.get(name.rsplit(":", 1)[-1])
         if function is None:
             raise KeyError(f"no embedded function named {name!r}")
+        self.last_events[function.logical_id] = event
         context = LambdaContext(function.name, function.memory, function.timeout)
         started = time.perf_counter()
         try:

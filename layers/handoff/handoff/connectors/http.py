@@ -8,6 +8,7 @@ every message are the same for all partners and must not drift.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -28,6 +29,20 @@ from handoff.connectors.errors import (
 from handoff.connectors.redaction import redact_text, redact_url
 
 logger = Logger(child=True)
+
+
+class _UrlSecretFilter(logging.Filter):
+    """urllib3 logs each request line at DEBUG; mask secret query parameters in it for every partner."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(redact_text(redact_url(a), ()) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+_urllib3_logger = logging.getLogger("urllib3.connectionpool")
+if not any(isinstance(f, _UrlSecretFilter) for f in _urllib3_logger.filters):
+    _urllib3_logger.addFilter(_UrlSecretFilter())
 
 RETRY_AFTER_CAP_SECONDS = 5.0
 
