@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import unicodedata
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, Final
@@ -80,7 +81,8 @@ MAX_DEPTH: Final = 32
 
 SENSITIVE_KEYS: Final = frozenset(
     {
-        *SECRET_PARAM_NAMES,
+        # A bare "key" is too common a field name (idempotency keys, S3 keys) to blank.
+        *(SECRET_PARAM_NAMES - {"key"}),
         "api_secret",
         "client_secret",
         "webhook_secret",
@@ -98,17 +100,20 @@ SENSITIVE_KEYS: Final = frozenset(
 
 # --------------------------------------------------------------------------- patterns
 # All patterns below run on the lower-cased text ("view"); digits are unchanged by it.
-_DIGITS = re.compile(r"\d+")
-_ALNUM_TOKEN = re.compile(r"[a-z0-9]+")
+# ASCII: \d must not match other scripts' digits (the Luhn arithmetic assumes 0-9).
+_DIGITS = re.compile(r"\d+", re.ASCII)
+_FOREIGN_DIGIT = re.compile(r"(?![0-9])\d")  # Unicode mode on purpose: Arabic-Indic, Devanagari ...
+_ALNUM_TOKEN = re.compile(r"[a-z0-9]+", re.ASCII)
 
 # Digit runs that may be a card: digit groups separated by one space or dash.
-_DIGIT_RUN = re.compile(r"\d+(?:[ \-]\d+)*")
+_DIGIT_RUN = re.compile(r"\d+(?:[ \-]\d+)*", re.ASCII)
 
-_IBAN_CANDIDATE = re.compile(r"\b[a-z]{2}\d{2}(?:[ \-]?[a-z0-9]){11,32}")
+_IBAN_CANDIDATE = re.compile(r"\b[a-z]{2}\d{2}(?:[ \-]?[a-z0-9]){11,32}", re.ASCII)
 
 _VAT_PREFIXES: Final = ("che", *sorted({cc for cc in eu_vat.MEMBER_STATES if cc != "gr"} | {"el", "gb"}))
 _VAT_CANDIDATE = re.compile(
-    r"\b(?P<cc>" + "|".join(_VAT_PREFIXES) + r")[ \-]?(?=[a-z]?[ .\-]?\d)(?P<body>[a-z0-9](?:[ .\-]?[a-z0-9]){7,14})"
+    r"\b(?P<cc>" + "|".join(_VAT_PREFIXES) + r")[ \-]?(?=[a-z]?[ .\-]?\d)(?P<body>[a-z0-9](?:[ .\-]?[a-z0-9]){7,14})",
+    re.ASCII,
 )
 
 # Layouts whose own check digits vouch for them, no keyword needed: Belgian and
@@ -120,7 +125,8 @@ _NATIONAL = re.compile(
     r"|(?P<no>\d{4}\.\d{2}\.\d{5})"
     r"|(?P<ssn>\d{3}(?P<sep>[\- ])\d{2}(?P=sep)\d{4})"
     r"|(?P<ein>\d{2}-\d{7})"
-    r"(?![a-z0-9*]|[\-.]\d)"
+    r"(?![a-z0-9*]|[\-.]\d)",
+    re.ASCII,
 )
 
 _CARD_WORDS = (
@@ -137,12 +143,12 @@ _TAX_WORDS = (
     r"|steuer(?:nummer|[\s\-]*id(?:nr)?)|fiscal\s+code|codice\s+fiscale|bsn|rijksregisternummer"
     r"|national\s+(?:number|insurance(?:\s+number)?|id)"
 )
-_KEYWORDS = re.compile(rf"\b(?:(?P<card>{_CARD_WORDS})|(?P<bank>{_BANK_WORDS})|(?P<tax>{_TAX_WORDS}))\b")
-_CARD_KEYWORDS = re.compile(rf"\b(?:{_CARD_WORDS})\b")
+_KEYWORDS = re.compile(rf"\b(?:(?P<card>{_CARD_WORDS})|(?P<bank>{_BANK_WORDS})|(?P<tax>{_TAX_WORDS}))\b", re.ASCII)
+_CARD_KEYWORDS = re.compile(rf"\b(?:{_CARD_WORDS})\b", re.ASCII)
 
-_CVV_TOKEN = re.compile(r"(?<![a-z0-9*])(?:[\d*]{3,4}|[\d*](?:[ \-][\d*]){2,3})(?![a-z0-9*])")
-_BANK_TOKEN = re.compile(r"(?<![a-z0-9*])[\d*](?:[ .\-/]?[\d*]){5,33}")
-_TAX_TOKEN = re.compile(r"(?<![a-z0-9*])(?=[a-z]{0,6}[\d*])[0-9a-z*](?:[ .\-/]?[0-9a-z*]){5,20}")
+_CVV_TOKEN = re.compile(r"(?<![a-z0-9*])(?:[\d*]{3,4}|[\d*](?:[ \-][\d*]){2,3})(?![a-z0-9*])", re.ASCII)
+_BANK_TOKEN = re.compile(r"(?<![a-z0-9*])[\d*](?:[ .\-/]?[\d*]){5,33}", re.ASCII)
+_TAX_TOKEN = re.compile(r"(?<![a-z0-9*])(?=[a-z]{0,6}[\d*])[0-9a-z*](?:[ .\-/]?[0-9a-z*]){5,20}", re.ASCII)
 
 _SPOKEN_DIGITS: Final = {
     "zero": "0",
@@ -160,10 +166,10 @@ _SPOKEN_DIGITS: Final = {
 _SPOKEN_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
 _SPOKEN_SEP = r"[ ,\-]{1,2}"
 # A prefilter only (no leading \b: that would defeat the regex engine's first-letter scan).
-_SPOKEN_HINT = re.compile(rf"{_SPOKEN_WORD}{_SPOKEN_SEP}{_SPOKEN_WORD}{_SPOKEN_SEP}{_SPOKEN_WORD}")
-_SPOKEN_RUN = re.compile(rf"\b{_SPOKEN_WORD}(?:{_SPOKEN_SEP}{_SPOKEN_WORD})+\b")
-_SPOKEN_WORD_RE = re.compile(_SPOKEN_WORD)
-_SPOKEN_CVV_OR_MASK = re.compile(rf"\b{_SPOKEN_WORD}(?:{_SPOKEN_SEP}{_SPOKEN_WORD}){{2,3}}\b|\*+")
+_SPOKEN_HINT = re.compile(rf"{_SPOKEN_WORD}{_SPOKEN_SEP}{_SPOKEN_WORD}{_SPOKEN_SEP}{_SPOKEN_WORD}", re.ASCII)
+_SPOKEN_RUN = re.compile(rf"\b{_SPOKEN_WORD}(?:{_SPOKEN_SEP}{_SPOKEN_WORD})+\b", re.ASCII)
+_SPOKEN_WORD_RE = re.compile(_SPOKEN_WORD, re.ASCII)
+_SPOKEN_CVV_OR_MASK = re.compile(rf"\b{_SPOKEN_WORD}(?:{_SPOKEN_SEP}{_SPOKEN_WORD}){{2,3}}\b|\*+", re.ASCII)
 
 _SECRET_PARAM = re.compile(
     r"(?<![\w])(" + "|".join(sorted(SECRET_PARAM_NAMES, key=len, reverse=True)) + r")=[^&\s\"']+",
@@ -207,14 +213,17 @@ Span = tuple[int, int]
 
 
 def _lower_same_length(text: str) -> str:
-    """``text.lower()``, except characters whose lower case is longer stay as they are.
+    """``text.lower()`` with other scripts' digits read as 0-9, offsets unchanged.
 
-    Offsets in the lower-cased view must be offsets in the text.
+    Characters whose lower case is longer stay as they are: offsets in the view
+    must be offsets in the text.
     """
     lower = text.lower()
-    if len(lower) == len(text):
-        return lower
-    return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+    if len(lower) != len(text):
+        lower = "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+    if not lower.isascii():
+        lower = _FOREIGN_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group())), lower)
+    return lower
 
 
 class _Masker:
@@ -432,10 +441,10 @@ def _pass_iban(m: _Masker, anchors: list[int]) -> None:
         cand = _IBAN_CANDIDATE.match(view, p - 2)
         if cand is None or _after_mask(view, cand.start()):
             continue
-        seen = cand.end()
         for end, number in _prefixes(view, cand.start(), cand.end(), 15, 34):
             if _iban_valid(number):
                 m.mask(cand.start(), end, keep_first=2, keep_last=KEEP_LAST)
+                seen = end
                 break
 
 
@@ -590,8 +599,8 @@ def redact_value(obj: Any, _depth: int = 0) -> Any:
     """Redact every string inside dicts, lists, tuples, sets and pydantic models.
 
     Values under a known secret key (``api_key``, ``password``, ``cvv`` ...) are
-    masked whole. Numbers that redact to something else (an int card number)
-    come back as the masked string; anything else is returned unchanged.
+    masked whole. Other objects (an int card number, an exception) come back as
+    their masked ``str()`` when that text holds something to mask, else unchanged.
     """
     if _depth > MAX_DEPTH:
         return "[depth limit]"
@@ -599,10 +608,6 @@ def redact_value(obj: Any, _depth: int = 0) -> Any:
         return redact_text(obj)
     if isinstance(obj, bool) or obj is None or isinstance(obj, float):
         return obj
-    if isinstance(obj, int):
-        as_text = str(obj)
-        redacted = redact_text(as_text)
-        return obj if redacted == as_text else redacted
     if isinstance(obj, BaseModel):
         return redact_value(obj.model_dump(mode="json"), _depth + 1)
     if isinstance(obj, Mapping):
@@ -619,7 +624,11 @@ def redact_value(obj: Any, _depth: int = 0) -> Any:
         return tuple(redact_value(v, _depth + 1) for v in obj)
     if isinstance(obj, set | frozenset):
         return {redact_value(v, _depth + 1) for v in obj}
-    return obj
+    # Anything else (an exception, a datetime, a Decimal) is logged through str():
+    # keep the object unless its text holds something to mask.
+    as_text = str(obj)
+    redacted = redact_text(as_text)
+    return obj if redacted == as_text else redacted
 
 
 # --------------------------------------------------------------------------- logging

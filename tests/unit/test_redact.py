@@ -1,0 +1,385 @@
+"""Sensitive data never leaves: cards, bank details, tax ids, CVVs and secrets are masked.
+
+The corpus uses published test numbers (card brands' test PANs, the IBAN
+registry's examples, VAT numbers from python-stdnum's documentation); none is real.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from aws_lambda_powertools import Logger
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from handoff.redact import (
+    RedactingFilter,
+    forget_secrets,
+    install_log_redaction,
+    redact_text,
+    redact_value,
+    register_secret,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_secrets() -> Iterator[None]:
+    forget_secrets()
+    yield
+    forget_secrets()
+
+
+# --------------------------------------------------------------------------- corpus
+CARDS = [
+    ("4242 4242 4242 4242", "**** **** **** 4242"),  # Visa
+    ("4111-1111-1111-1111", "****-****-****-1111"),  # Visa, dashes
+    ("4012888888881881", "************1881"),  # Visa, unspaced
+    ("5555 5555 5555 4444", "**** **** **** 4444"),  # Mastercard
+    ("5105-1051-0510-5100", "****-****-****-5100"),  # Mastercard, dashes
+    ("2223003122003222", "************3222"),  # Mastercard 2-series
+    ("3782 822463 10005", "**** ****** *0005"),  # Amex 4-6-5
+    ("371449635398431", "***********8431"),  # Amex, unspaced
+    ("6011 1111 1111 1117", "**** **** **** 1117"),  # Discover
+]
+
+IBANS = [
+    ("BE68 5390 0754 7034", "BE** **** **** 7034"),
+    ("BE68539007547034", "BE**********7034"),
+    ("DE89 3704 0044 0532 0130 00", "DE** **** **** **** **30 00"),
+    ("DE89370400440532013000", "DE****************3000"),
+    ("GB82 WEST 1234 5698 7654 32", "GB** **** **** **** **54 32"),
+    ("FR14 2004 1010 0505 0001 3M02 606", "FR** **** **** **** **** ***2 606"),
+    ("NL91ABNA0417164300", "NL************4300"),
+    ("nl91 abna 0417 1643 00", "nl** **** **** **43 00"),
+    ("ES9121000418450200051332", "ES******************1332"),
+    ("CH9300762011623852957", "CH***************2957"),
+]
+
+VAT_AND_TAX = [
+    ("BE0403170701", "BE**********"),
+    ("BE 0403.170.701", "BE ****.***.***"),
+    ("DE136695976", "DE*********"),
+    ("DE 136 695 976", "DE *** *** ***"),
+    ("FR40303265045", "FR***********"),
+    ("FR 40 303 265 045", "FR ** *** *** ***"),
+    ("NL004495445B01", "NL************"),
+    ("NL 0044.95.445.B01", "NL ****.**.***.***"),
+    ("ATU13585627", "AT*********"),
+    ("SSN 536-22-1234", "SSN ***-**-****"),
+    ("social security number 536221234", "social security number *********"),
+    ("EIN 04-2103594", "EIN **-*******"),
+    ("my VAT number is 0403170701", "my VAT number is **********"),
+    ("BSN 111222333", "BSN *********"),
+]
+
+CVVS = [
+    ("the security code is 737", "the security code is ***"),
+    ("CVV: 123.", "CVV: ***."),
+    ("cvc2 is 4567", "cvc2 is ****"),
+    ("card verification value 1 2 3", "card verification value * * *"),
+]
+
+BANK_CONTEXT = [
+    ("account number 12345678", "account number ****5678"),
+    ("routing number 021000021", "routing number *****0021"),
+    ("Belgian account 539-0075470-34", "Belgian account ***-*****70-34"),
+    ("IBAN: BE68 5390 0754 7035 (typo)", "IBAN: BE68 **** **** 7035 (typo)"),
+]
+
+LOOK_ALIKES = [
+    "order NW-77120",
+    "phone +15555550142",
+    "phone +1 555 555 0142",
+    "call (555) 555-0142",
+    "invoice INV-2025-0917",
+    "booking BK-48213",
+    "reservation 4471208",
+    "amount 1,299.00",
+    "amount €1.299,00",
+    "the total was 4,242.42",
+    "on 2025-09-17 at 15:30",
+    "on 17/09/2025",
+    "not a card 4242424242424241",
+    "tracking 1Z999AA10123456784",
+    "call me on 0470 12 34 56",
+    "security code? we never got one; the order is 12345 and it ships in 1234 hours from now",
+    "it 2025 was a good year and be 12345678 at 99",
+]
+
+
+@pytest.mark.parametrize(("raw", "masked"), CARDS)
+def test_card_numbers_are_masked_keeping_the_last_four(raw: str, masked: str) -> None:
+    assert redact_text(f"my card is {raw}, thanks") == f"my card is {masked}, thanks"
+
+
+@pytest.mark.parametrize(("raw", "masked"), IBANS)
+def test_ibans_are_masked_with_or_without_spaces_keeping_country_and_last_four(raw: str, masked: str) -> None:
+    assert redact_text(f"pay to {raw} please") == f"pay to {masked} please"
+
+
+@pytest.mark.parametrize(("raw", "masked"), VAT_AND_TAX)
+def test_vat_numbers_and_tax_ids_are_masked(raw: str, masked: str) -> None:
+    assert redact_text(raw) == masked
+
+
+@pytest.mark.parametrize(("raw", "masked"), CVVS)
+def test_cvv_near_card_words_is_masked(raw: str, masked: str) -> None:
+    assert redact_text(raw) == masked
+
+
+@pytest.mark.parametrize(("raw", "masked"), BANK_CONTEXT)
+def test_bank_account_numbers_are_masked(raw: str, masked: str) -> None:
+    assert redact_text(raw) == masked
+
+
+@pytest.mark.parametrize("text", LOOK_ALIKES)
+def test_look_alikes_are_left_alone(text: str) -> None:
+    assert redact_text(text) == text
+
+
+def test_a_short_code_far_from_any_card_word_is_not_a_cvv() -> None:
+    text = "I found the security code field confusing. Anyway, my room is 412."
+    assert redact_text(text) == text
+
+
+def test_a_card_followed_by_its_cvv_masks_both() -> None:
+    assert redact_text("4242 4242 4242 4242 exp 12/27 cvv 123") == "**** **** **** 4242 exp 12/27 cvv ***"
+
+
+def test_spoken_card_number_is_masked_whole() -> None:
+    spoken = "four two four two four two four two four two four two four two four two"
+    out = redact_text(f"my card is {spoken}, ok")
+    assert "four" not in out and "two" not in out
+    assert out == "my card is " + "".join("*" if c.isalpha() else c for c in spoken) + ", ok"
+
+
+def test_spoken_cvv_after_a_card_word_is_masked() -> None:
+    assert redact_text("the cvv is seven three seven") == "the cvv is ***** ***** *****"
+
+
+def test_counting_out_loud_is_not_a_card() -> None:
+    text = "one two three four five, here we go"
+    assert redact_text(text) == text
+
+
+def test_card_number_in_another_script_is_masked() -> None:
+    arabic_indic_4242 = "\u0664\u0662\u0664\u0662"
+    assert redact_text("card " + arabic_indic_4242 * 4) == "card " + "*" * 12 + arabic_indic_4242
+
+
+def test_card_inside_a_long_transcript_is_masked() -> None:
+    transcript = "Agent: How can I help? " * 200 + "Customer: card 5555-5555-5555-4444. " + "Agent: Thanks. " * 200
+    out = redact_text(transcript)
+    assert "5555-5555-5555-4444" not in out
+    assert "****-****-****-4444" in out
+
+
+# --------------------------------------------------------------------------- secrets
+def test_a_registered_secret_is_masked_wherever_it_appears() -> None:
+    register_secret("whsec_test_0123456789abcdef")
+    assert redact_text("signed with whsec_test_0123456789abcdef!") == "signed with ***!"
+
+
+def test_too_short_secrets_are_ignored_so_words_survive() -> None:
+    register_secret("abc")
+    assert redact_text("abcdef") == "abcdef"
+
+
+def test_secret_query_parameters_and_bearer_tokens_are_masked() -> None:
+    text = "GET /rest?api_key=FAKEKEY123&method=list Authorization: Bearer fake.jwt.token-value"
+    assert redact_text(text) == "GET /rest?api_key=***&method=list Authorization: Bearer ***"
+
+
+# --------------------------------------------------------------------------- redact_value
+def test_redact_value_walks_dicts_lists_and_tuples() -> None:
+    value = {
+        "note": "iban BE68539007547034",
+        "items": ["4242424242424242", ("vat", "DE136695976")],
+        "count": 3,
+        "ok": True,
+        "missing": None,
+    }
+    assert redact_value(value) == {
+        "note": "iban BE**********7034",
+        "items": ["************4242", ("vat", "DE*********")],
+        "count": 3,
+        "ok": True,
+        "missing": None,
+    }
+
+
+def test_redact_value_masks_secret_keys_whole() -> None:
+    assert redact_value({"api_key": "FAKEKEY", "Password": "hunter22", "cvv": 123, "name": "Jo"}) == {
+        "api_key": "***",
+        "Password": "***",
+        "cvv": "***",
+        "name": "Jo",
+    }
+
+
+def test_redact_value_masks_a_card_number_given_as_an_int() -> None:
+    assert redact_value(4242424242424242) == "************4242"
+    assert redact_value(4471208) == 4471208
+
+
+# --------------------------------------------------------------------------- logging
+def _powertools_logger(stream: io.StringIO) -> Logger:
+    return Logger(service=f"redact-test-{uuid.uuid4().hex[:8]}", stream=stream, level="DEBUG")
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+def test_powertools_logger_message_args_and_extras_are_redacted() -> None:
+    stream = io.StringIO()
+    logger = _powertools_logger(stream)
+    install_log_redaction(logger)
+    logger.info("card %s on file", "4242 4242 4242 4242", extra={"iban": "BE68 5390 0754 7034"})
+    (line,) = _lines(stream)
+    assert line["message"] == "card **** **** **** 4242 on file"
+    assert line["iban"] == "BE** **** **** 7034"
+
+
+def test_powertools_appended_keys_and_exceptions_are_redacted() -> None:
+    stream = io.StringIO()
+    logger = _powertools_logger(stream)
+    install_log_redaction(logger)
+    logger.append_keys(customer_vat="BE0403170701")
+    try:
+        raise ValueError("declined card 5555555555554444")
+    except ValueError:
+        logger.exception("payment failed")
+    output = stream.getvalue()
+    assert "BE0403170701" not in output
+    assert "5555555555554444" not in output
+    (line,) = _lines(stream)
+    assert line["customer_vat"] == "BE**********"
+    assert "************4444" in str(line["exception"])
+
+
+def test_powertools_dict_messages_are_redacted() -> None:
+    stream = io.StringIO()
+    logger = _powertools_logger(stream)
+    install_log_redaction(logger)
+    logger.info({"event": "note written", "note": "SSN 536-22-1234"})
+    (line,) = _lines(stream)
+    assert line["message"] == {"event": "note written", "note": "SSN ***-**-****"}
+
+
+def test_powertools_child_logger_records_are_redacted_by_the_parent_handler() -> None:
+    stream = io.StringIO()
+    service = f"redact-test-{uuid.uuid4().hex[:8]}"
+    parent = Logger(service=service, stream=stream)
+    install_log_redaction(parent)
+    child = Logger(service=service, child=True)
+    child.info("iban DE89370400440532013000")
+    (line,) = _lines(stream)
+    assert line["message"] == "iban DE****************3000"
+
+
+def test_registered_secrets_never_reach_the_log() -> None:
+    stream = io.StringIO()
+    logger = _powertools_logger(stream)
+    install_log_redaction(logger)
+    register_secret("fake-partner-api-key-000111")
+    logger.warning("partner said no", extra={"url": "https://x.test/?k=fake-partner-api-key-000111"})
+    assert "fake-partner-api-key-000111" not in stream.getvalue()
+
+
+def test_installing_twice_adds_one_filter() -> None:
+    logger = _powertools_logger(io.StringIO())
+    first = install_log_redaction(logger)
+    second = install_log_redaction(logger)
+    assert first is second
+    assert sum(isinstance(f, RedactingFilter) for f in logger.registered_handler.filters) == 1
+
+
+def test_stdlib_logger_with_a_stream_handler_is_redacted() -> None:
+    stream = io.StringIO()
+    std = logging.getLogger(f"redact-std-{uuid.uuid4().hex[:8]}")
+    std.propagate = False
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    std.addHandler(handler)
+    install_log_redaction(std)
+    std.error("refund to %s", "NL91ABNA0417164300")
+    assert stream.getvalue().strip() == "refund to NL************4300"
+
+
+# --------------------------------------------------------------------------- properties
+_FRAGMENTS = st.sampled_from(
+    [raw for raw, _ in CARDS + IBANS + VAT_AND_TAX + CVVS + BANK_CONTEXT]
+    + LOOK_ALIKES
+    + ["cvv", "security code", "iban", "vat", "ssn", "tax id", "account number", "four", "two", "*", "-", " "]
+)
+_PII_TEXT = st.lists(st.one_of(_FRAGMENTS, st.text(max_size=12), st.from_regex(r"[0-9 \-]{1,20}", fullmatch=True)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_redaction_is_idempotent_on_any_text(text: str) -> None:
+    once = redact_text(text)
+    assert redact_text(once) == once
+
+
+@settings(max_examples=300, deadline=None)
+@given(_PII_TEXT.map(" ".join))
+def test_redaction_is_idempotent_on_pii_heavy_text(text: str) -> None:
+    once = redact_text(text)
+    assert redact_text(once) == once
+
+
+@settings(max_examples=200, deadline=None)
+@given(_PII_TEXT.map(" ".join))
+def test_masks_only_replace_letters_and_digits_by_stars(text: str) -> None:
+    out = redact_text(text)
+    assert len(out) == len(text)
+    assert all(a == b or (b == "*" and a.isalnum()) for a, b in zip(text, out, strict=True))
+
+
+_NUMBER_WORDS = ("zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300).map(lambda s: "".join(c for c in s if not c.isdecimal())))
+def test_text_without_digits_or_number_words_is_unchanged(text: str) -> None:
+    lowered = text.lower()
+    if any(word in lowered for word in _NUMBER_WORDS) or "=" in text or "bearer" in lowered or "basic" in lowered:
+        return
+    assert redact_text(text) == text
+
+
+# --------------------------------------------------------------------------- speed
+def _transcript() -> str:
+    turn = (
+        "Agent: Thanks for calling Harbor Rentals, how can I help? Customer: I booked the lake cabin for "
+        "the weekend, reservation 4471208, and my flight moved to 2025-09-17 at 3pm. "
+    )
+    text = turn * 200
+    return (text[:29_800] + " card 4242 4242 4242 4242, iban BE68 5390 0754 7034, cvv 123.")[:30_000]
+
+
+def test_a_30kb_transcript_is_redacted_in_a_few_milliseconds() -> None:
+    text = _transcript()
+    redact_text(text)
+    best = min(_timed(text) for _ in range(5))
+    # Typically 1-3 ms; the bound only catches a catastrophic regression on a busy machine.
+    assert best < 0.02
+
+
+def test_pathological_digit_soup_stays_linear() -> None:
+    assert _timed("1 " * 15_000) < 1.0
+    assert _timed("12-" * 10_000) < 1.0
+
+
+def _timed(text: str) -> float:
+    start = time.perf_counter()
+    redact_text(text)
+    return time.perf_counter() - start
