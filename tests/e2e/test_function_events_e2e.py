@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from handoff_dev.demo import wait_settled
-from tests.conftest import EVENTS
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 pytestmark = pytest.mark.e2e
 
