@@ -204,12 +204,15 @@ class ReviewDecision(BaseModel):
 def edit_problems(request: ReviewRequest, record_id: str | None, drop_actions: list[str]) -> list[str]:
     """What is wrong with a reviewer's edits, empty when they fit.
 
+    An action is named by its key (``tool:operation:target``) or as ``tool.operation``.
+
     A record id must be one of the candidates when match found any; with no
     candidates the reviewer may name a record they found themselves.
     """
     problems: list[str] = []
     keys = [a.key for a in request.actions]
-    unknown = [k for k in drop_actions if k not in keys]
+    accepted = set(keys) | {f"{a.tool}.{a.operation}" for a in request.actions}
+    unknown = [k for k in drop_actions if k not in accepted]
     if unknown:
         known = ", ".join(keys) or "none"
         problems.append(f"drop_actions: {', '.join(unknown)} not among the proposed actions ({known})")
