@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -32,7 +33,7 @@ def _register_subcommands() -> None:
 
 
 _register_subcommands()
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 EndpointOption = Annotated[
     str | None,

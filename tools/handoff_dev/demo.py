@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -51,6 +52,14 @@ def wait_settled(stack: EmbeddedStack, call_ids: list[str], timeout: float = 90.
     return views
 
 
+QUIET_STATES = {"Resume", "NeedsAnalysisWait", "ChooseMode"}
+
+
+def key_path(view: ops.ExecutionView) -> str:
+    """The states that tell the story (the plumbing states are left out)."""
+    return " > ".join(n for n in view.path if n not in QUIET_STATES and not n.startswith("Publish"))
+
+
 def run_demo(console: Console, options: StackOptions | None = None) -> int:
     options = options or StackOptions(port=0, aws_port=0)
     started = time.perf_counter()
@@ -65,24 +74,84 @@ def run_demo(console: Console, options: StackOptions | None = None) -> int:
             event = envelope.event if isinstance(envelope, CallEvent) else type(envelope).__name__.lower()
             rows.append(DemoRow(path.name, call_id, event, status))
         views = wait_settled(stack, [r.call_id for r in rows if r.call_id != "-"])
-        failed = 0
-        table = Table(title="Handoff demo: DialNexa sample calls through the template's state machine")
-        for column in ("call id", "event", "HTTP", "execution", "outcome", "path taken"):
-            table.add_column(column)
-        for row in rows:
-            row.view = views.get(row.call_id)
-            if row.call_id == "-":
-                table.add_row("-", row.event, str(row.http), "-", "acknowledged, nothing to run", "-")
-                continue
-            if row.view is None or not row.view.settled:
-                failed += 1
-            execution = row.view.status if row.view else "missing"
-            outcome = row.view.outcome if row.view else "not started"
-            taken = " > ".join(row.view.path) if row.view else "-"
-            table.add_row(row.call_id, row.event, str(row.http), execution, outcome, taken)
-        console.print(table)
+        failed = _calls_table(console, rows, views)
+        _actions_table(console, views)
+        _notifications_table(console, stack)
+        _effects_table(console, stack)
         console.print(f"demo wall time {time.perf_counter() - started:.1f} s")
     if failed:
         console.print(f"[red]{failed} call(s) did not reach a terminal or waiting state[/red]")
         return 1
     return 0
+
+
+def _calls_table(console: Console, rows: list[DemoRow], views: dict[str, ops.ExecutionView]) -> int:
+    failed = 0
+    table = Table(title="DialNexa sample calls through the template's state machine")
+    for column in ("call id", "event", "HTTP", "execution", "outcome", "why", "path taken"):
+        table.add_column(column)
+    for row in rows:
+        row.view = views.get(row.call_id)
+        if row.call_id == "-":
+            table.add_row("-", row.event, str(row.http), "-", "acknowledged", "verification ping", "-")
+            continue
+        if row.view is None or not row.view.settled:
+            failed += 1
+        view = row.view
+        execution = view.status if view else "missing"
+        outcome = view.outcome if view else "not started"
+        taken = key_path(view) if view else "-"
+        table.add_row(row.call_id, row.event, str(row.http), execution, outcome, _why(view), taken)
+    console.print(table)
+    return failed
+
+
+def _document(view: ops.ExecutionView | None) -> dict[str, Any]:
+    if view is None:
+        return {}
+    if view.output:
+        return view.output
+    return view.last_input or {}
+
+
+def _why(view: ops.ExecutionView | None) -> str:
+    decision = _document(view).get("decision") or {}
+    reasons = decision.get("reasons") or []
+    return "; ".join(reasons[:2])[:160]
+
+
+def _actions_table(console: Console, views: dict[str, ops.ExecutionView]) -> None:
+    table = Table(title="What was done in the tools (sandboxes)")
+    for column in ("call id", "action", "status", "record", "detail"):
+        table.add_column(column)
+    for call_id, view in views.items():
+        for result in (_document(view).get("act") or {}).get("results", []):
+            record = result.get("record_id") or "-"
+            table.add_row(
+                call_id, f"{result['tool']}.{result['operation']}", result["status"], record, result.get("detail", "")
+            )
+    if table.row_count:
+        console.print(table)
+
+
+def _notifications_table(console: Console, stack: EmbeddedStack) -> None:
+    slack = stack.sandboxes.get("slack")
+    messages = list(getattr(slack, "messages", []) or [])
+    table = Table(title=f"Notifications posted to Slack ({len(messages)})")
+    for column in ("channel", "message"):
+        table.add_column(column)
+    for message in messages:
+        body = message if isinstance(message, dict) else getattr(message, "payload", {})
+        text = str(body.get("text", "")).splitlines()[0][:150] if body.get("text") else ""
+        table.add_row(str(body.get("channel") or "(webhook default)"), text)
+    console.print(table)
+
+
+def _effects_table(console: Console, stack: EmbeddedStack) -> None:
+    table = Table(title="Side effects counted by the sandboxes")
+    for column in ("tool", "operation", "count"):
+        table.add_column(column)
+    for name, sandbox in sorted(stack.sandboxes.items()):
+        for operation, count in sorted(sandbox.effects.items()):
+            table.add_row(name, operation, str(count))
+    console.print(table)

@@ -6,6 +6,7 @@ only uses the public Step Functions API.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,6 +56,7 @@ class ExecutionView:
     stopped: datetime | None
     steps: list[StateStep] = field(default_factory=list)
     output: dict[str, Any] | None = None
+    last_input: dict[str, Any] | None = None
 
     @property
     def current_state(self) -> str | None:
@@ -119,7 +121,12 @@ def describe(sfn: Any, execution_arn: str) -> ExecutionView:
             break
         kwargs["nextToken"] = page["nextToken"]
     steps: list[StateStep] = []
+    last_input: dict[str, Any] | None = None
     for event in events:
+        entered = event.get("stateEnteredEventDetails")
+        if entered and entered.get("input"):
+            with contextlib.suppress(ValueError):
+                last_input = json.loads(entered["input"])
         kind = event["type"]
         if kind.endswith("StateEntered"):
             steps.append(StateStep(event["stateEnteredEventDetails"]["name"], event["timestamp"]))
@@ -144,6 +151,7 @@ def describe(sfn: Any, execution_arn: str) -> ExecutionView:
         stopped=info.get("stopDate"),
         steps=steps,
         output=output,
+        last_input=last_input,
     )
 
 
