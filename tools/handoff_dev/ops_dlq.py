@@ -251,17 +251,23 @@ class Redriver:
             raise NoDeadLetter(f"no dead letter for call {call_id}{extra} (`handoff dlq list` shows them)")
         return self._redrive_held(held)
 
-    def redrive_all(self, on_result: Callable[[RedriveResult], None] | None = None) -> list[RedriveResult]:
-        """Redrive every call on the queue, one execution per call, reporting each result."""
+    def redrive_all(self, on_result: Callable[[RedriveResult, int], None] | None = None) -> list[RedriveResult]:
+        """Redrive every call on the queue, one execution per call; ``on_result(result, total)`` after each."""
         by_call: dict[str, list[DeadLetter]] = {}
         for dead in self.queue.hold(None):
             by_call.setdefault(dead.call_id, []).append(dead)
         results: list[RedriveResult] = []
-        for letters in by_call.values():
-            result = self._redrive_held(letters)
+        calls = list(by_call.values())
+        for index, letters in enumerate(calls):
+            try:
+                result = self._redrive_held(letters)
+            except BaseException:
+                for rest in calls[index + 1 :]:
+                    self.queue.release([d.receipt_handle for d in rest])
+                raise
             results.append(result)
             if on_result:
-                on_result(result)
+                on_result(result, len(calls))
         return results
 
     def _redrive_held(self, held: list[DeadLetter]) -> RedriveResult:
