@@ -8,6 +8,7 @@ answer back into HTTP.
 from __future__ import annotations
 
 import base64
+import re
 import threading
 import time
 import uuid
@@ -26,12 +27,28 @@ class Route:
     method: str
     path: str
     function: str
+    iam_auth: bool = False
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """Path parameters when this route serves ``method path`` (``/reviews/{call_id}/decision``)."""
+        if method != self.method:
+            return None
+        pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path)) + "$"
+        found = re.match(pattern, path)
+        return found.groupdict() if found else None
 
 
 def build_event(
-    method: str, path: str, query: str, headers: dict[str, str], body: bytes, source_ip: str
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+    source_ip: str,
+    route: Route | None = None,
+    path_parameters: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    return {
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": f"{method} {path}",
         "rawPath": path,
@@ -56,6 +73,28 @@ def build_event(
         "body": base64.b64encode(body).decode("ascii"),
         "isBase64Encoded": True,
     }
+    if route is not None:
+        event["routeKey"] = event["requestContext"]["routeKey"] = f"{route.method} {route.path}"
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    return event
+
+
+def iam_principal(headers: dict[str, str]) -> dict[str, Any] | None:
+    """The caller of an AWS_IAM route, from its SigV4 Authorization header.
+
+    The embedded stack has no IAM to verify the signature against: it checks
+    that the request is SigV4-signed and reports the access key, as API Gateway
+    would pass it on. On AWS, API Gateway verifies the signature itself.
+    """
+    found = re.match(r"AWS4-HMAC-SHA256 Credential=([^/]+)/", headers.get("authorization", ""))
+    if not found:
+        return None
+    return {
+        "accessKey": found.group(1),
+        "accountId": "123456789012",
+        "userArn": f"arn:aws:iam::123456789012:user/{found.group(1)}",
+    }
 
 
 class HttpApi:
@@ -63,7 +102,7 @@ class HttpApi:
         self, registry: FunctionRegistry, routes: list[Route], host: str = "127.0.0.1", port: int = 3000
     ) -> None:
         self.registry = registry
-        self.routes = {(r.method, r.path): r for r in routes}
+        self.routes = list(routes)
         self.host = host
         self.port = port
         self._server: ThreadingHTTPServer | None = None
@@ -95,7 +134,12 @@ class HttpApi:
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         split = urlsplit(h.path)
-        route = self.routes.get((h.command, split.path))
+        route, params = None, None
+        for candidate in self.routes:
+            params = candidate.match(h.command, split.path)
+            if params is not None:
+                route = candidate
+                break
         length = int(h.headers.get("Content-Length") or 0)
         if length > API_GATEWAY_PAYLOAD_LIMIT:
             self._write(h, 413, {}, b'{"message":"Request Entity Too Large"}')
@@ -105,7 +149,13 @@ class HttpApi:
             self._write(h, 404, {}, b'{"message":"Not Found"}')
             return
         headers = {k.lower(): v for k, v in h.headers.items()}
-        event = build_event(h.command, split.path, split.query, headers, body, h.client_address[0])
+        event = build_event(h.command, split.path, split.query, headers, body, h.client_address[0], route, params)
+        if route.iam_auth:
+            principal = iam_principal(headers)
+            if principal is None:
+                self._write(h, 403, {}, b'{"message":"Forbidden"}')
+                return
+            event["requestContext"]["authorizer"] = {"iam": principal}
         payload, error = self.registry.invoke(route.function, event)
         if error or not isinstance(payload, dict):
             self._write(h, 500, {}, b'{"message":"Internal Server Error"}')

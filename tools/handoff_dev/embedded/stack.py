@@ -323,7 +323,8 @@ class EmbeddedStack:
             for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
                 if event["Type"] == "HttpApi":
                     props = event["Properties"]
-                    routes.append(Route(props["Method"].upper(), props["Path"], t.physical[logical_id].ref))
+                    iam = (props.get("Auth") or {}).get("Authorizer") == "AWS_IAM"
+                    routes.append(Route(props["Method"].upper(), props["Path"], t.physical[logical_id].ref, iam))
         return routes
 
     # -- ops helpers ------------------------------------------------------------
