@@ -1,0 +1,42 @@
+"""Publishing partner events on the Handoff EventBridge bus, behind a one-method seam."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+BUS_ENV = "HANDOFF_EVENT_BUS"
+
+
+class PublishFailed(Exception):  # noqa: N818 - the name reads as what happened
+    """EventBridge refused at least one entry (the caller answers 5xx so the sender retries)."""
+
+
+class Publisher(Protocol):
+    def publish(self, entries: Sequence[dict[str, Any]]) -> None: ...
+
+
+class EventBridgePublisher:
+    """``events.put_events`` on the configured bus; the boto3 client is created on first use."""
+
+    def __init__(self, bus_name: str | None = None, client: Any = None) -> None:
+        self.bus_name = bus_name if bus_name is not None else os.environ.get(BUS_ENV, "")
+        self._client = client
+
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("events")
+        return self._client
+
+    def publish(self, entries: Sequence[dict[str, Any]]) -> None:
+        if not entries:
+            return
+        if not self.bus_name:
+            raise PublishFailed(f"{BUS_ENV} is not set")
+        answer = self.client().put_events(Entries=[{**e, "EventBusName": self.bus_name} for e in entries])
+        if answer.get("FailedEntryCount"):
+            codes = sorted({str(e.get("ErrorCode")) for e in answer.get("Entries", []) if e.get("ErrorCode")})
+            raise PublishFailed(f"EventBridge refused {answer['FailedEntryCount']} entry(ies): {', '.join(codes)}")
