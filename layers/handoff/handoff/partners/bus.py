@@ -36,7 +36,12 @@ class EventBridgePublisher:
             return
         if not self.bus_name:
             raise PublishFailed(f"{BUS_ENV} is not set")
-        answer = self.client().put_events(Entries=[{**e, "EventBusName": self.bus_name} for e in entries])
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self.client().put_events(Entries=[{**e, "EventBusName": self.bus_name} for e in entries])
+        except (BotoCoreError, ClientError) as exc:
+            raise PublishFailed(f"put_events failed: {type(exc).__name__}") from None
         if answer.get("FailedEntryCount"):
             codes = sorted({str(e.get("ErrorCode")) for e in answer.get("Entries", []) if e.get("ErrorCode")})
             raise PublishFailed(f"EventBridge refused {answer['FailedEntryCount']} entry(ies): {', '.join(codes)}")

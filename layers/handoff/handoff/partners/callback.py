@@ -1,0 +1,63 @@
+"""Answering one Planyo callback: token, size, parse, publish, in that order.
+
+HTTP-agnostic so it is tested without API Gateway: the handler turns the
+answer into a response. Nothing is published unless the token matches and the
+body parses, and Planyo gets its 200 as soon as the event is on the bus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from handoff.partners.bus import Publisher, PublishFailed
+from handoff.partners.planyo_events import (
+    MAX_BODY_BYTES,
+    InvalidNotification,
+    detail_type,
+    event_entry,
+    parse_notification,
+    token_matches,
+)
+
+
+@dataclass(frozen=True)
+class CallbackAnswer:
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def accept_callback(
+    token: str | None,
+    body: bytes,
+    content_type: str | None,
+    query: Mapping[str, str] | None,
+    *,
+    expected_token: str | None,
+    publisher: Publisher,
+    bus_name: str,
+    received_at: datetime | None = None,
+) -> CallbackAnswer:
+    """401 on a wrong token, 413/400 on a bad body, 200 ignored/accepted, 503 when the bus refuses."""
+    if not expected_token:
+        return CallbackAnswer(503, {"error": "Planyo callbacks are not configured (no callback_token)"})
+    if not token_matches(token, expected_token):
+        return CallbackAnswer(401, {"error": "unknown callback token"})
+    if len(body) > MAX_BODY_BYTES:
+        return CallbackAnswer(413, {"error": f"body is larger than {MAX_BODY_BYTES} bytes"})
+    try:
+        notification = parse_notification(body, content_type, query, received_at=received_at)
+    except InvalidNotification as exc:
+        return CallbackAnswer(400, {"error": str(exc)})
+    kind = detail_type(notification)
+    if kind is None:
+        return CallbackAnswer(200, {"status": "ignored", "notification_type": notification.notification_type})
+    try:
+        publisher.publish([event_entry(notification, bus_name)])
+    except PublishFailed as exc:
+        return CallbackAnswer(503, {"error": f"could not publish: {exc}"})
+    return CallbackAnswer(
+        200, {"status": "accepted", "detail_type": kind, "notification_type": notification.notification_type}
+    )
