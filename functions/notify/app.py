@@ -24,4 +24,4 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
-    return notify_step(event.detail_type, dict(event.detail), event_id=event.get_id)
+    return notify_step(event.detail_type, dict(event.detail), event_id=event.get_id, lambda_context=context)

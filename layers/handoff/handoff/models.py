@@ -142,6 +142,7 @@ class Owner(Contract):
     slack_channel: str | None = None
     escalation_channel: str | None = None
     email: str | None = None
+    share_contact_details: bool = False
 
 
 class Action(Contract):

@@ -128,7 +128,20 @@ def act_step(
     return _with(document, "act", ActResult(results=results))
 
 
-def notify_step(outcome: str, detail: dict[str, Any], event_id: str = "") -> dict[str, Any]:
-    state = PipelineState.model_validate(detail)
-    logger.info("outcome", extra={"call_id": state.call.call_id, "outcome": outcome})
-    return {"call_id": state.call.call_id, "outcome": outcome, "notified": []}
+def notify_step(
+    outcome: str, detail: dict[str, Any], event_id: str = "", *, lambda_context: Any = None
+) -> dict[str, Any]:
+    """Tell the owner about one outcome event, once."""
+    from handoff.notify.deliver import deliver
+
+    delivery = deliver(
+        outcome, detail, connector_for=connector_pool(), table_name=settings().table_name, lambda_context=lambda_context
+    )
+    return {
+        "call_id": delivery.call_id,
+        "outcome": delivery.outcome,
+        "posted": delivery.posted,
+        "channel": delivery.channel,
+        "reason": delivery.reason,
+        "event_id": event_id,
+    }

@@ -22,6 +22,7 @@ from typing import Any
 from handoff_dev.embedded.lambdas import FunctionRegistry
 
 _installed: dict[str, Any] = {}
+EMBEDDED_MAX_RETRIES = 5
 
 
 class EventDelivery:
@@ -47,7 +48,9 @@ class EventDelivery:
 
     def _deliver(self, target: dict[str, Any], event: dict[str, Any], rule_arn: str) -> None:
         policy = target.get("RetryPolicy") or {}
-        attempts = 1 + int(policy.get("MaximumRetryAttempts", 185))
+        # AWS retries with exponential backoff for up to a day; locally a few quick tries
+        # show the same behaviour (retry, then the target's dead-letter queue) in seconds.
+        attempts = 1 + min(int(policy.get("MaximumRetryAttempts", 185)), EMBEDDED_MAX_RETRIES)
         max_age = float(policy.get("MaximumEventAgeInSeconds", 86400))
         started = time.monotonic()
         payload = _lambda_event(event)

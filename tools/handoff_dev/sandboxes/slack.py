@@ -27,7 +27,27 @@ from handoff_dev.sandboxes.base import Request, Response, Sandbox
 TEAM, BOT = "T0SANDBOX1", "B0SANDBOX1"
 TOKEN = "sandboxWebhookToken0000001"  # noqa: S105 - fake, sandbox only
 DEFAULT_CHANNEL = "#handoff-ops"
-CHANNELS = frozenset({"#handoff-ops", "#bookings", "#billing", "#sales", "#claims", "#support"})
+# The sandbox workspace has the channels the routing policy names (route/policy.yaml owners).
+CHANNELS = frozenset(
+    {
+        "#handoff-ops",
+        "#bookings",
+        "#billing",
+        "#sales",
+        "#claims",
+        "#support",
+        "#sales-leads",
+        "#fulfilment",
+        "#collections",
+        "#risk",
+        "#outbound-campaigns",
+        "#support-escalations",
+        "#ops-escalations",
+        "#sales-managers",
+        "#finance-escalations",
+        "#risk-oncall",
+    }
+)
 ARCHIVED = frozenset({"#old-handoffs"})
 MAX_BLOCKS = 50
 

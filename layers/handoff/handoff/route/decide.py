@@ -116,6 +116,7 @@ def _owner(policy: Policy, key: str, *, escalate: bool) -> Owner:
         slack_channel=spec.slack_channel,
         escalation_channel=spec.escalation_channel if escalate else None,
         email=spec.email,
+        share_contact_details=spec.share_contact_details,
     )
 
 

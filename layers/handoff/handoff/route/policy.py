@@ -85,6 +85,8 @@ class OwnerSpec(PolicyModel):
     slack_channel: str | None = Field(default=None, pattern=r"^#[a-z0-9._-]+$")
     escalation_channel: str | None = Field(default=None, pattern=r"^#[a-z0-9._-]+$")
     email: str | None = None
+    share_contact_details: bool = False
+    """Whether this team's notifications may carry the caller's e-mail and phone (it calls back)."""
 
 
 class SensitiveCategory(PolicyModel):
