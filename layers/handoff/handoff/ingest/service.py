@@ -29,6 +29,7 @@ from handoff.ingest.envelope import (
 )
 from handoff.ingest.limits import MAX_BODY_BYTES
 from handoff.ingest.signature import verify
+from handoff.redact import redact_value
 from handoff.store import CallStore, StoredCall
 
 logger = Logger(child=True)
@@ -93,10 +94,12 @@ class IngestService:
     def _call_event(self, envelope: CallEvent) -> IngestAnswer:
         call = envelope.call
         call_id = call.call_id
-        result = self.store.record(call_id, call.model_dump(mode="json"), envelope.event)
+        # Payment, bank and tax numbers are never captured: masked before the call is stored,
+        # so neither the ledger nor the state machine's history ever holds them.
+        result = self.store.record(call_id, redact_value(call.model_dump(mode="json")), envelope.event)
         stored = result.stored
         startable = any(starts_execution(e) for e in stored.events)
-        log = {"call_id": call_id, "event": envelope.event, "created": result.created}
+        log = {"call_id": call_id, "event": envelope.event, "first_delivery": result.created}
         if stored.started:
             logger.info("duplicate or later event merged", extra=log)
             return IngestAnswer(200, {"status": "duplicate", "call_id": call_id})
