@@ -1,0 +1,308 @@
+"""Embedded throughput, acknowledgement times, and the call profile the cost model needs.
+
+200 mixed signed sample calls (every call sample, each re-keyed to a fresh call
+id) are posted through the embedded stack's HTTP API by a few concurrent
+senders; the run ends when every execution is terminal or waiting for review.
+While it runs, every AWS request any code makes (the functions, Powertools, the
+Step Functions interpreter's service integrations) is counted per service and
+operation by one hook on botocore's ``BaseClient._make_api_call``; the harness's
+own polling is excluded. State transitions are counted from each execution's
+history, retries included.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from botocore.client import BaseClient
+
+from handoff.ingest.envelope import CallEvent, parse_webhook
+from handoff_dev import ops
+from handoff_dev.embedded.stack import PROJECT_ROOT, EmbeddedStack, StackOptions
+from handoff_dev.webhooks import post_signed
+
+SAMPLES = PROJECT_ROOT / "events" / "dialnexa"
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
+
+
+# --------------------------------------------------------------------------- counting AWS requests
+class AwsRequestCounter:
+    """Counts (service, operation) for every botocore call while enabled, except the harness's."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.enabled = False
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._original: Callable[..., Any] | None = None
+
+    def install(self) -> None:
+        original = BaseClient._make_api_call  # type: ignore[attr-defined]
+        self._original = original
+        counter = self
+
+        def counted(client: BaseClient, operation_name: str, api_params: Any) -> Any:
+            if counter.enabled and not getattr(counter._local, "harness", False):
+                service = client.meta.service_model.service_name
+                with counter._lock:
+                    counter.counts[(service, operation_name)] += 1
+            return original(client, operation_name, api_params)
+
+        BaseClient._make_api_call = counted  # type: ignore[attr-defined]
+
+    def uninstall(self) -> None:
+        if self._original is not None:
+            BaseClient._make_api_call = self._original  # type: ignore[attr-defined]
+            self._original = None
+
+    @contextmanager
+    def harness(self) -> Iterator[None]:
+        """Calls made inside are the benchmark's own (polling), not the product's."""
+        self._local.harness = True
+        try:
+            yield
+        finally:
+            self._local.harness = False
+
+    def total(self, service: str, operations: set[str] | None = None) -> int:
+        return sum(n for (s, op), n in self.counts.items() if s == service and (operations is None or op in operations))
+
+
+# --------------------------------------------------------------------------- the calls
+def call_bodies(count: int, prefix: str = "bench") -> list[tuple[str, bytes]]:
+    """``count`` signed-ready bodies cycling through every call sample, each with its own call id."""
+    samples: list[tuple[Path, dict[str, Any]]] = []
+    for path in sorted(SAMPLES.glob("*.json")):
+        envelope = parse_webhook(path.read_bytes())
+        if isinstance(envelope, CallEvent):
+            samples.append((path, json.loads(path.read_bytes())))
+    bodies: list[tuple[str, bytes]] = []
+    for i in range(count):
+        _, body = samples[i % len(samples)]
+        copy = json.loads(json.dumps(body))
+        call_id = f"{prefix}_{i:04d}"
+        set_call_id(copy, call_id)
+        bodies.append((call_id, json.dumps(copy).encode()))
+    return bodies
+
+
+def set_call_id(body: dict[str, Any], call_id: str) -> None:
+    """Re-key a sample body whatever its envelope variant."""
+    call = (body.get("payload") or {}).get("call") if isinstance(body.get("payload"), dict) else None
+    if isinstance(call, dict) and "id" in call:
+        call["id"] = call_id
+    elif "session_id" in body:
+        body["session_id"] = call_id
+    elif "call_id" in body:
+        body["call_id"] = call_id
+    elif isinstance(body.get("call"), dict):
+        body["call"]["id" if "id" in body["call"] else "call_id"] = call_id
+    else:
+        raise ValueError("sample body has no call id to re-key")
+
+
+@dataclass
+class ExecutionFacts:
+    call_id: str
+    status: str
+    outcome: str
+    transitions: int
+    retries: int
+
+
+def transitions_of(sfn: Any, arn: str) -> tuple[int, int]:
+    """(billable state transitions, retried task attempts) from an execution's history."""
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    kinds = Counter(str(e["type"]) for e in events)
+    entered = sum(n for k, n in kinds.items() if k.endswith("StateEntered"))
+    task_states = kinds.get("TaskStateEntered", 0)
+    scheduled = kinds.get("TaskScheduled", 0) + kinds.get("LambdaFunctionScheduled", 0)
+    retries = max(0, scheduled - task_states)
+    return entered + retries, retries
+
+
+@dataclass
+class ThroughputRun:
+    calls: int
+    senders: int
+    ack_ms: list[float]
+    statuses: Counter[int]
+    wall_seconds: float
+    executions: list[ExecutionFacts]
+    requests: Counter[tuple[str, str]]
+    invocations: dict[str, list[tuple[float, float]]]  # function -> [(thread CPU ms, wall ms)]
+    call_record_kb: float
+    unsettled: list[str] = field(default_factory=list)
+
+    @property
+    def calls_per_second(self) -> float:
+        return self.calls / self.wall_seconds
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.ack_ms)
+        index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
+        return ordered[index]
+
+
+def _wait_all(stack: EmbeddedStack, counter: AwsRequestCounter, call_ids: list[str], timeout: float) -> list[str]:
+    with counter.harness():
+        sfn = stack.client("stepfunctions")
+        pending = list(call_ids)
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            still = []
+            for call_id in pending:
+                try:
+                    view = ops.describe(sfn, ops.execution_arn_for(sfn, stack.state_machine_arn, call_id))
+                except sfn.exceptions.ExecutionDoesNotExist:
+                    still.append(call_id)
+                    continue
+                if not view.settled:
+                    still.append(call_id)
+            pending = still
+            if pending:
+                time.sleep(0.2)
+        stack.delivery.wait_idle(timeout=max(1.0, deadline - time.monotonic()))
+        return pending
+
+
+def run(calls: int = 200, senders: int = 8, timeout: float = 300.0, fault_rate: float = 0.0) -> ThroughputRun:
+    """Post ``calls`` mixed signed calls and wait until all settle; count what AWS would bill."""
+    counter = AwsRequestCounter()
+    counter.install()
+    try:
+        with EmbeddedStack(StackOptions(port=0, aws_port=0, schedules=False, log_level="ERROR")) as stack:
+            if fault_rate:
+                from handoff_dev.sandboxes.base import FaultPlan
+
+                for sandbox in stack.sandboxes.values():
+                    if sandbox.name != "slack":
+                        sandbox.inject(FaultPlan(rate=fault_rate, kinds=("5xx", "429"), retry_after=0.1, seed=7))
+            bodies = call_bodies(calls, prefix="bench_faulty" if fault_rate else "bench")
+            url = f"{stack.api_url}/webhooks/dialnexa"
+            secret = stack.options.webhook_secret
+            session_local = threading.local()
+
+            def send(item: tuple[str, bytes]) -> tuple[int, float]:
+                session = getattr(session_local, "session", None)
+                if session is None:
+                    session = session_local.session = requests.Session()
+                status, _, ack = post_signed(url, item[1], secret, session=session)
+                return status, ack
+
+            timings = _time_invocations(stack)
+            counter.enabled = True
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=senders) as pool:
+                answers = list(pool.map(send, bodies))
+            unsettled = _wait_all(stack, counter, [c for c, _ in bodies], timeout)
+            wall = time.perf_counter() - started
+            counter.enabled = False
+            with counter.harness():
+                sfn = stack.client("stepfunctions")
+                facts = []
+                for call_id, _ in bodies:
+                    arn = ops.execution_arn_for(sfn, stack.state_machine_arn, call_id)
+                    view = ops.describe(sfn, arn)
+                    transitions, retries = transitions_of(sfn, arn)
+                    facts.append(ExecutionFacts(call_id, view.status, view.outcome, transitions, retries))
+                record_kb = _mean_call_record_kb(stack, [c for c, _ in bodies])
+            invocations = dict(timings)
+            return ThroughputRun(
+                calls=calls,
+                senders=senders,
+                ack_ms=[ack for _, ack in answers],
+                statuses=Counter(status for status, _ in answers),
+                wall_seconds=wall,
+                executions=facts,
+                requests=Counter(counter.counts),
+                invocations=invocations,
+                call_record_kb=record_kb,
+                unsettled=unsettled,
+            )
+    finally:
+        counter.uninstall()
+
+
+def _time_invocations(stack: EmbeddedStack) -> dict[str, list[tuple[float, float]]]:
+    """Wrap the stack's function registry: thread CPU and wall ms of every handler call, by function."""
+    timings: dict[str, list[tuple[float, float]]] = {}
+    lock = threading.Lock()
+    registry = stack.registry
+    original = registry.invoke
+
+    def timed(name: str, event: Any) -> tuple[Any, str | None]:
+        cpu0, wall0 = time.thread_time(), time.perf_counter()
+        try:
+            return original(name, event)
+        finally:
+            cpu, wall = (time.thread_time() - cpu0) * 1000, (time.perf_counter() - wall0) * 1000
+            function = registry.functions.get(name) or registry.functions.get(name.rsplit(":", 1)[-1])
+            key = function.logical_id if function else name
+            with lock:
+                timings.setdefault(key, []).append((cpu, wall))
+
+    registry.invoke = timed  # type: ignore[method-assign]
+    return timings
+
+
+def _mean_call_record_kb(stack: EmbeddedStack, call_ids: list[str]) -> float:
+    ddb = stack.client("dynamodb")
+    sizes = []
+    for call_id in call_ids[:50]:
+        item = ddb.get_item(TableName=stack.physical("HandoffTable"), Key={"pk": {"S": f"CALL#{call_id}"}}).get("Item")
+        if item:
+            sizes.append(sum(len(k) + len(json.dumps(v)) for k, v in item.items()) / 1024)
+    return statistics.mean(sizes) if sizes else 1.0
+
+
+def profile_inputs(run: ThroughputRun) -> dict[str, Any]:
+    """Per-call averages the cost model consumes (``handoff_dev.cost.CallProfile`` fields)."""
+    n = run.calls
+    req = run.requests
+
+    def per_call(service: str, operations: set[str] | None = None) -> float:
+        return sum(v for (s, op), v in req.items() if s == service and (operations is None or op in operations)) / n
+
+    functions = {
+        name: {
+            "invocations": len(timings) / n,
+            "cpu_ms": statistics.median(cpu for cpu, _ in timings),
+            "wait_ms": statistics.median(max(0.0, wall - cpu) for cpu, wall in timings),
+        }
+        for name, timings in sorted(run.invocations.items())
+    }
+    executions = len(run.executions)
+    notify = len(run.invocations.get("NotifyFunction", []))
+    return {
+        "functions": functions,
+        "transitions": statistics.mean(e.transitions for e in run.executions),
+        "ddb_writes": per_call("dynamodb", WRITES),
+        "ddb_reads": per_call("dynamodb", READS),
+        "call_record_kb": round(run.call_record_kb, 2),
+        "eventbridge_events": per_call("events", {"PutEvents"}),
+        "sqs_requests": per_call("sqs"),
+        "http_api_requests": 1.0,
+        "secrets_calls": per_call("secretsmanager"),
+        "traces": (n + executions + notify) / n,
+    }

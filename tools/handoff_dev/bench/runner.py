@@ -1,0 +1,236 @@
+"""``make bench``: run every measurement, print one table, write ``benchmarks/results.json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from handoff_dev import cost
+from handoff_dev.bench import artifacts, coldstart, embedded, warm
+
+RESULTS = cost.RESULTS_FILE
+TARGETS = {"ingest_cold_start_ratio": 1.3, "ingest_warm_ratio": 1.5, "ack_p99_ms": 5000.0}
+
+
+def _figure(value: float, unit: str, **inputs: Any) -> dict[str, Any]:
+    return {"value": round(value, 4), "unit": unit, **inputs}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    console = Console(width=None if sys.stdout.isatty() else 150, stderr=True)
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": _cpus()},
+        "method": "medians of repeated runs; ratios against a floor measured in the same run",
+    }
+    timings: dict[str, float] = {}
+
+    t = time.perf_counter()
+    console.log("cold starts (fresh interpreters, interleaved with the floor)")
+    colds = coldstart.measure(runs=3 if quick else 7)
+    timings["cold_start_s"] = time.perf_counter() - t
+    ingest_cold = next(c for c in colds if c.function == "ingest")
+    results["ingest_cold_start_ratio"] = _figure(
+        ingest_cold.ratio,
+        "x floor",
+        median_ms=round(ingest_cold.median_ms, 1),
+        floor_ms=round(ingest_cold.floor_ms, 1),
+        floor="fresh interpreter: import boto3 + boto3.client('dynamodb')",
+        measured="fresh interpreter: import functions/ingest/app.py + app.service() (its DynamoDB and SFN clients)",
+        runs=ingest_cold.runs,
+        target=TARGETS["ingest_cold_start_ratio"],
+    )
+    results["cold_start_ms"] = {
+        c.function: {"median_ms": round(c.median_ms, 1), "ratio": round(c.ratio, 2)} for c in colds
+    }
+
+    t = time.perf_counter()
+    console.log("warm cost per event (AWS answered in memory)")
+    ingest_warm = warm.ingest(count=100 if quick else 200, rounds=3 if quick else 5)
+    route_warm = warm.route(count=50 if quick else 100, rounds=3 if quick else 5)
+    timings["warm_s"] = time.perf_counter() - t
+    assert ingest_warm.ratio is not None and ingest_warm.floor_cpu_ms is not None
+    results["ingest_warm_ratio"] = _figure(
+        ingest_warm.ratio,
+        "x floor",
+        cpu_ms=round(ingest_warm.cpu_ms, 3),
+        floor_cpu_ms=round(ingest_warm.floor_cpu_ms, 3),
+        body_bytes=ingest_warm.body_bytes,
+        floor="PutItem + StartExecution + UpdateItem through the same botocore clients, answered at before-send",
+        invocations=ingest_warm.invocations,
+        target=TARGETS["ingest_warm_ratio"],
+    )
+    results["route_warm_cpu_ms"] = _figure(route_warm.cpu_ms, "ms CPU", invocations=route_warm.invocations)
+
+    t = time.perf_counter()
+    calls = 60 if quick else 200
+    console.log(f"embedded throughput: {calls} mixed signed calls end to end")
+    clean = embedded.run(calls=calls, senders=4)
+    timings["throughput_s"] = time.perf_counter() - t
+    results["calls_per_second"] = _figure(
+        clean.calls_per_second,
+        "calls/s",
+        calls=clean.calls,
+        senders=clean.senders,
+        wall_seconds=round(clean.wall_seconds, 1),
+        measured="first POST to the last execution terminal or waiting for review, embedded stack, one process",
+        http_statuses=dict(clean.statuses),
+        unsettled=clean.unsettled,
+        outcomes=_outcomes(clean),
+    )
+    results["ack_p50_ms"] = _figure(clean.percentile(50), "ms", calls=clean.calls)
+    results["ack_p99_ms"] = _figure(
+        clean.percentile(99), "ms", calls=clean.calls, target=TARGETS["ack_p99_ms"], max_ms=round(max(clean.ack_ms), 1)
+    )
+
+    t = time.perf_counter()
+    faulty_calls = 21 if quick else 42
+    console.log(f"transitions with retries: {faulty_calls} calls, partners failing 30% (5xx, 429)")
+    faulty = embedded.run(calls=faulty_calls, senders=4, fault_rate=0.30)
+    timings["faulty_s"] = time.perf_counter() - t
+    results["transitions_per_call"] = _figure(
+        statistics.mean(e.transitions for e in faulty.executions),
+        "transitions",
+        without_faults=round(statistics.mean(e.transitions for e in clean.executions), 2),
+        with_faults_calls=faulty.calls,
+        retried_task_attempts=sum(e.retries for e in faulty.executions),
+        counted="StateEntered events + retried task attempts, from each execution's history",
+        note="calls waiting for review count the transitions taken so far; a decision adds 3 to 4",
+    )
+
+    t = time.perf_counter()
+    console.log("artifact sizes (sam build output)")
+    arts = artifacts.measure()
+    timings["artifacts_s"] = time.perf_counter() - t
+    total_mb = sum(a.zipped_mb for a in arts)
+    layer = [a for a in arts if a.name == "SharedLayer"]
+    results["artifact_zip_mb"] = _figure(
+        total_mb,
+        "MB",
+        per_artifact={
+            a.name: {"zipped_mb": round(a.zipped_mb, 3), "unzipped_mb": round(a.unzipped_mb, 2)} for a in arts
+        },
+        layer_zipped_mb=round(layer[0].zipped_mb, 3) if layer else None,
+        measured="each .aws-sam/build directory zipped with deflate level 6 (make build)",
+    )
+
+    inputs = embedded.profile_inputs(clean)
+    inputs["transitions"] = results["transitions_per_call"]["value"]
+    profile = cost.CallProfile.from_dict(
+        {**inputs, "measured_on": f"make bench, {results['measured_at'][:10]}, {calls} calls + {faulty_calls} faulty"}
+    )
+    estimate = cost.estimate(1000, profile)
+    results["cost_per_1000_calls_usd"] = _figure(
+        estimate.handoff_per_1000,
+        "USD",
+        inputs={
+            "profile": profile.as_dict(),
+            "region": cost.REGION,
+            "aws_prices_as_of": cost.AWS_PRICES_AS_OF,
+            "memory_mb": cost.TEMPLATE_MEMORY_MB,
+            "architecture": cost.TEMPLATE_ARCHITECTURE,
+            "aws_requests_counted": {f"{s}.{op}": n for (s, op), n in sorted(clean.requests.items())},
+        },
+        lines={line.item: round(line.usd * 1000, 5) for line in estimate.lines},
+        hosted_per_1000_calls={f"{h.vendor} ({h.plan})": round(h.per_1000_calls, 2) for h in estimate.hosted},
+        hosted_prices_as_of=cost.HOSTED_PRICES_AS_OF,
+        fixed_monthly_usd=round(estimate.fixed_monthly, 2),
+    )
+    timings["total_s"] = time.perf_counter() - started
+    results["bench_seconds"] = {k: round(v, 1) for k, v in timings.items()}
+    return results
+
+
+def _outcomes(run: embedded.ThroughputRun) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for facts in run.executions:
+        counts[facts.outcome] = counts.get(facts.outcome, 0) + 1
+    return counts
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+def print_table(results: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"Handoff benchmarks ({results['measured_at']}, {results['machine']['cpus']} CPUs)")
+    for column in ("figure", "value", "target", "from"):
+        table.add_column(column)
+    rows: list[tuple[str, str, str, Callable[[dict[str, Any]], str]]] = [
+        (
+            "ingest cold start",
+            "ingest_cold_start_ratio",
+            "x",
+            lambda f: f"{f['median_ms']} ms vs floor {f['floor_ms']} ms",
+        ),
+        (
+            "ingest warm CPU, 30 KB transcript",
+            "ingest_warm_ratio",
+            "x",
+            lambda f: f"{f['cpu_ms']} ms vs floor {f['floor_cpu_ms']} ms",
+        ),
+        (
+            "embedded throughput",
+            "calls_per_second",
+            " calls/s",
+            lambda f: f"{f['calls']} calls in {f['wall_seconds']} s, {f['senders']} senders",
+        ),
+        ("ack p50", "ack_p50_ms", " ms", lambda f: f"{f['calls']} webhooks"),
+        ("ack p99", "ack_p99_ms", " ms", lambda f: f"max {f['max_ms']} ms"),
+        (
+            "state transitions per call",
+            "transitions_per_call",
+            "",
+            lambda f: f"{f['without_faults']} without faults; {f['retried_task_attempts']} retries",
+        ),
+        ("artifacts zipped (all)", "artifact_zip_mb", " MB", lambda f: f"layer {f['layer_zipped_mb']} MB"),
+        (
+            "AWS cost per 1,000 calls",
+            "cost_per_1000_calls_usd",
+            " USD",
+            lambda f: f"list prices {f['inputs']['aws_prices_as_of']}, {f['inputs']['memory_mb']} MB arm64",
+        ),
+    ]
+    for label, key, unit, source in rows:
+        figure = results[key]
+        target = figure.get("target")
+        table.add_row(label, f"{figure['value']:.2f}{unit}", f"<= {target}" if target else "-", source(figure))
+    for name, cold in results["cold_start_ms"].items():
+        table.add_row(f"  cold start {name}", f"{cold['median_ms']} ms", "-", f"{cold['ratio']}x floor")
+    for name, art in results["artifact_zip_mb"]["per_artifact"].items():
+        table.add_row(f"  artifact {name}", f"{art['zipped_mb']:.3f} MB", "-", f"{art['unzipped_mb']} MB unzipped")
+    for who, usd in results["cost_per_1000_calls_usd"]["hosted_per_1000_calls"].items():
+        table.add_row(
+            f"  {who}",
+            f"{usd:.2f} USD",
+            "-",
+            f"per 1,000 calls, {results['cost_per_1000_calls_usd']['hosted_prices_as_of']}",
+        )
+    console.print(table)
+    console.print(f"bench wall time: {results['bench_seconds']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not for the README)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    results = run(quick=args.quick)
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    print_table(results, Console(width=None if sys.stdout.isatty() else 150))
+    print(f"wrote {args.out}")
+    return 0
