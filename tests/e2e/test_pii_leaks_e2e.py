@@ -74,6 +74,7 @@ def test_pii_in_a_call_never_reaches_logs_notifications_or_partner_notes(
 
     register_secret(API_KEY)  # a secret the deployment knows (as ingest registers the webhook secrets)
     stack = chatty_stack
+    stack.rebind_log_stream()  # into this test's capture
     status, _, _ = post_signed(
         f"{stack.api_url}/webhooks/dialnexa", _pii_call("call_pii_1"), stack.options.webhook_secret
     )

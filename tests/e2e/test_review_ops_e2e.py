@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -36,25 +35,6 @@ cli.command("replay")(replay)
 
 
 # --------------------------------------------------------------------------- helpers
-@pytest.fixture(scope="module", autouse=True)
-def _moto_keeps_the_failure_cause(stack: Any) -> Iterator[None]:
-    """moto's SendTaskFailure drops ``cause``; AWS keeps it. Until the embedded shims carry this fix."""
-    from moto.core.responses import EmptyResult
-    from moto.stepfunctions.responses import StepFunctionResponse
-
-    original = StepFunctionResponse.send_task_failure
-
-    def send_task_failure(self: Any) -> Any:
-        self.stepfunction_backend.send_task_failure(
-            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
-        )
-        return EmptyResult()
-
-    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
-    yield
-    StepFunctionResponse.send_task_failure = original  # type: ignore[method-assign]
-
-
 @pytest.fixture(scope="module")
 def outcomes(stack: Any) -> str:
     """An SQS queue subscribed to every Handoff outcome event on the bus (what notify is sent)."""

@@ -19,6 +19,8 @@ MODULES = {
     "OCR Web Service": "handoff.connectors.ocrwebservice",
     "Slack": "handoff.connectors.slack",
     "Id formats (match)": "handoff.match.normalise",
+    "Planyo callbacks": "handoff.partners.planyo_events",
+    "Planyo -> Billit sync": "handoff.partners.customer_sync",
 }
 
 

@@ -26,10 +26,16 @@ app.add_typer(executions_app, name="executions")
 
 
 def _register_subcommands() -> None:
+    from handoff_dev.cli_ops import dlq_app, replay, review_app
     from handoff_dev.cli_partners import connectors_app, route_app
+    from handoff_dev.cli_planyo import planyo_app
 
     app.add_typer(route_app, name="route")
     app.add_typer(connectors_app, name="connectors")
+    app.add_typer(review_app, name="review")
+    app.add_typer(dlq_app, name="dlq")
+    app.command("replay")(replay)
+    app.add_typer(planyo_app, name="planyo")
 
 
 _register_subcommands()

@@ -246,3 +246,4 @@ class OutcomeKind(StrEnum):
     REJECTED = "call.review_rejected"
     FAILED = "call.failed"
     ESCALATED = "call.review_escalated"
+    PARTNER_ROUTED = "partner.routed"

@@ -3,7 +3,8 @@
 moto emulates the AWS APIs, but three deliveries that AWS performs are not
 there without Docker: a Lambda invoke running the function, an EventBridge rule
 invoking a Lambda target (with the target's retry policy and dead-letter
-queue), and a scheduled rule firing. Each shim below is small, tested in
+queue), and a scheduled rule firing. One gap is a moto bug: SendTaskFailure
+drops its ``cause``. Each shim below is small, tested in
 tests/integration/test_embedded_shims.py, and installed only by the embedded
 stack; function code never knows about them.
 """
@@ -142,6 +143,17 @@ def install(registry: FunctionRegistry, delivery: EventDelivery) -> None:
             clone.targets = others
             original_send(clone, original_event, transform_input)
 
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(self: Any) -> Any:
+        """moto's SendTaskFailure drops ``cause``; AWS keeps it (a reviewer's rejection reason)."""
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
     LambdaFunction.invoke = invoke  # type: ignore[method-assign]
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
     _installed["patched"] = True

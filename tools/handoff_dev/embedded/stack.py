@@ -10,10 +10,12 @@ boto3 and ``AWS_ENDPOINT_URL``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import os
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from handoff_dev.embedded.template import Template
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEV_WEBHOOK_SECRET = "whsec_handoff_dev_only_not_a_real_secret"  # noqa: S105 - documented dev default
+DEV_PLANYO_CALLBACK_TOKEN = "dev-planyo-callback-token-0123456789abcdef"  # noqa: S105 - embedded stack only
 SFN_ROLE = "arn:aws:iam::123456789012:role/handoff-embedded"
 DEV_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "embedded",
@@ -162,7 +165,11 @@ class EmbeddedStack:
         from handoff_dev.sandboxes import start_all
 
         self.sandboxes = start_all()
-        return {name: sandbox.config() for name, sandbox in self.sandboxes.items()}
+        config = {name: sandbox.config() for name, sandbox in self.sandboxes.items()}
+        if "planyo" in config:
+            # The unguessable token Planyo's callback URL carries (Planyo signs nothing).
+            config["planyo"].setdefault("callback_token", DEV_PLANYO_CALLBACK_TOKEN)
+        return config
 
     # -- resources ---------------------------------------------------------------
     def _create_resources(self, partner_config: dict[str, Any]) -> None:
@@ -204,6 +211,7 @@ class EmbeddedStack:
             }
         )
         self._set_env(env)
+        self.rebind_log_stream()
         for logical_id, resource in t.resources.items():
             if resource["Type"] == "AWS::Serverless::StateMachine":
                 self.client("stepfunctions").create_state_machine(
@@ -228,6 +236,25 @@ class EmbeddedStack:
             ],
         }
         self.client("iam").create_role(RoleName=SFN_ROLE.rsplit("/", 1)[-1], AssumeRolePolicyDocument=json.dumps(trust))
+
+    def rebind_log_stream(self) -> None:
+        """Point the functions' log handlers at the current ``sys.stdout``, at this stack's level.
+
+        Handler modules are loaded afresh per stack, but Powertools reuses the
+        process-wide logger of the service, whose handler keeps the stream it was
+        created with (an earlier stack's, or a test capture that has ended).
+        """
+        service = os.environ.get("POWERTOOLS_SERVICE_NAME", "handoff")
+        service_logger = logging.getLogger(service)
+        service_logger.setLevel(self.options.log_level)
+        for name, child in logging.root.manager.loggerDict.items():
+            if name.startswith(f"{service}.") and isinstance(child, logging.Logger):
+                child.setLevel(self.options.log_level)
+        for handler in service_logger.handlers:
+            if isinstance(handler, logging.StreamHandler):
+                # Not setStream(): it flushes the old stream, which may be closed by now.
+                with handler.lock or contextlib.nullcontext():
+                    handler.stream = sys.stdout
 
     def _create_table(self, logical_id: str, props: dict[str, Any]) -> None:
         assert self.template is not None

@@ -43,6 +43,7 @@ ALWAYS_TOLD = {
     OutcomeKind.REJECTED,
     OutcomeKind.ESCALATED,
     OutcomeKind.FAILED,
+    OutcomeKind.PARTNER_ROUTED,
 }
 
 
@@ -55,8 +56,44 @@ class Delivery:
     reason: str = ""
 
 
+def partner_notice(detail: dict[str, Any]) -> Notice:
+    """A routed partner event (Planyo check-in, no-show, timed reminder) as a notice for its owner."""
+    from handoff.partners.reservation_events import PartnerOutcome
+
+    event = PartnerOutcome.model_validate(detail)
+    document = HandoffDocument(
+        kind="follow_up",
+        title=event.title,
+        established=event.facts,
+        affected_record=event.record,
+        record_url=event.record_url,
+        reason=f"{event.source} {event.event}",
+        urgency=event.urgency,
+        owner=event.owner.team,
+        next_step=event.next_step,
+    )
+    decision = RouteDecision(
+        mode=Mode.NONE,
+        intent=event.event,
+        owner=event.owner,
+        urgency=event.urgency,
+        reasons=[f"{event.source} reported {event.event}"],
+        handoff=document,
+        policy_version=event.policy_version,
+    )
+    return Notice(
+        kind=OutcomeKind.PARTNER_ROUTED,
+        call_id=event.dedupe_key,
+        document=document,
+        decision=decision,
+        include_contact_details=event.owner.share_contact_details,
+    )
+
+
 def notice_for(outcome: OutcomeKind, detail: dict[str, Any]) -> Notice:
     """The notice for an outcome event; failures before Route still get an owner (ops)."""
+    if outcome is OutcomeKind.PARTNER_ROUTED:
+        return partner_notice(detail)
     state = PipelineState.model_validate(detail)
     decision = state.decision or _fallback_decision(state, outcome)
     review: ReviewInfo | None = None

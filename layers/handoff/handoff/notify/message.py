@@ -72,6 +72,7 @@ OUTCOME_LABELS: Final[dict[OutcomeKind, tuple[str, str]]] = {
     OutcomeKind.REJECTED: (":no_entry_sign:", "Rejected in review"),
     OutcomeKind.FAILED: (":x:", "Failed"),
     OutcomeKind.ESCALATED: (":alarm_clock:", "Review overdue"),
+    OutcomeKind.PARTNER_ROUTED: (":calendar:", "Partner event"),
 }
 PARTLY_DONE: Final = (":warning:", "Partly done")
 URGENCY_EMOJI: Final[dict[Urgency, str]] = {
