@@ -20,6 +20,9 @@ FUNCTIONS = {
     "route": "RouteFunction",
     "act": "ActFunction",
     "notify": "NotifyFunction",
+    "partner_ingest": "PartnerIngestFunction",
+    "customer_sync": "CustomerSyncFunction",
+    "review": "ReviewFunction",
 }
 CASES = [(folder, path) for folder in FUNCTIONS for path in sorted((EVENTS / folder).glob("*.json"))]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,7 @@ def run_demo(console: Console, options: StackOptions | None = None) -> int:
         views = wait_settled(stack, [r.call_id for r in rows if r.call_id != "-"])
         failed = _calls_table(console, rows, views)
         _actions_table(console, views)
+        _planyo_flows(console, stack)
         _notifications_table(console, stack)
         _effects_table(console, stack)
         console.print(f"demo wall time {time.perf_counter() - started:.1f} s")
@@ -132,6 +134,44 @@ def _actions_table(console: Console, views: dict[str, ops.ExecutionView]) -> Non
             )
     if table.row_count:
         console.print(table)
+
+
+def _planyo_flows(console: Console, stack: EmbeddedStack) -> None:
+    """Planyo reports a new customer and a check-in: the customer reaches Billit once, the check-in its owner."""
+    import requests
+
+    from handoff.connectors.planyo import NewUser
+    from handoff.connectors.registry import build
+    from handoff.models import Tool
+    from handoff_dev.embedded.stack import DEV_PLANYO_CALLBACK_TOKEN
+
+    planyo_sandbox = stack.sandboxes.get("planyo")
+    if planyo_sandbox is None:
+        return
+    planyo = build(Tool.PLANYO, planyo_sandbox.config())
+    signup = planyo.add_user(
+        NewUser(email="grace.hopper@example.com", first_name="Grace", last_name="Hopper", phone="+15555550111")
+    )
+    url = f"{stack.api_url}/webhooks/planyo/{DEV_PLANYO_CALLBACK_TOKEN}"
+    callbacks = [
+        ("new customer", {"notification_type": "user_updated", "user": str(signup.user.user_id), "is_new_user": "1"}),
+        (
+            "same callback again",
+            {"notification_type": "user_updated", "user": str(signup.user.user_id), "is_new_user": "1"},
+        ),
+        ("reservation checked in", {"notification_type": "checked_in", "reservation": "48213", "status": "1029"}),
+    ]
+    table = Table(title="Planyo callbacks: customer sync to Billit and routed reservation events")
+    for column in ("callback", "HTTP", "answer"):
+        table.add_column(column)
+    for label, form in callbacks:
+        answer = requests.post(url, data=form, timeout=10)
+        table.add_row(label, str(answer.status_code), answer.text[:120])
+    stack.delivery.wait_idle(timeout=60)
+    billit = stack.sandboxes.get("billit")
+    synced = [p for p in getattr(billit, "parties", {}).values() if "grace.hopper" in json.dumps(p).lower()]
+    table.add_row("Billit customers for grace.hopper@example.com", "-", str(len(synced)))
+    console.print(table)
 
 
 def _notifications_table(console: Console, stack: EmbeddedStack) -> None:
