@@ -140,15 +140,13 @@ def _planyo_flows(console: Console, stack: EmbeddedStack) -> None:
     """Planyo reports a new customer and a check-in: the customer reaches Billit once, the check-in its owner."""
     import requests
 
-    from handoff.connectors.planyo import NewUser
-    from handoff.connectors.registry import build
-    from handoff.models import Tool
+    from handoff.connectors.planyo import NewUser, PlanyoConnector
     from handoff_dev.embedded.stack import DEV_PLANYO_CALLBACK_TOKEN
 
     planyo_sandbox = stack.sandboxes.get("planyo")
     if planyo_sandbox is None:
         return
-    planyo = build(Tool.PLANYO, planyo_sandbox.config())
+    planyo = PlanyoConnector.from_config(planyo_sandbox.config())
     signup = planyo.add_user(
         NewUser(email="grace.hopper@example.com", first_name="Grace", last_name="Hopper", phone="+15555550111")
     )
