@@ -456,8 +456,17 @@ def decide(call: CallSummary, match: MatchResult, policy: Policy | None = None) 
             if found is None:
                 kinds = ", ".join(k.value for k in rule.record_kinds) or "record"
                 trail.add("match:no-target", f"No matched {kinds} in a tool that serves {intent}")
+            else:
+                # The handoff names no record (the reviewer must pick one with --record), but the
+                # actions are prepared on the best candidate so an approval has something to do.
+                proposed, operations = found
+                actions = [build_action(op, proposed, call, identity, policy, intent) for op in operations]
+                trail.add("review:proposed-on-best", f"Proposed on {describe_record(proposed)}; the reviewer picks")
             review.append("target")
         else:
+            # Actions are prepared on the target even when a human must approve first: they
+            # are what the reviewer approves (or re-points to another candidate with
+            # --record); nothing runs before that.
             target, operations = found
             confidence = min(target.confidence, match.confidence)
             strong = match.status is MatchStatus.STRONG and confidence >= policy.thresholds.act_min_confidence
@@ -479,11 +488,10 @@ def decide(call: CallSummary, match: MatchResult, policy: Policy | None = None) 
             for requirement in missing:
                 trail.add("missing-field", f"The call did not establish {requirement.replace('|', ' or ')}")
                 review.append("missing")
-            if strong or rule.mode == "review":
-                actions = [build_action(op, target, call, identity, policy, intent) for op in operations]
-                if any(a.operation == "get_invoice" and not a.params.get("email") for a in actions):
-                    trail.add("receipt:email-not-verified", "Caller's e-mail does not match the invoice; no send")
-                    actions = [a for a in actions if a.operation != "get_invoice"]
+            actions = [build_action(op, target, call, identity, policy, intent) for op in operations]
+            if any(a.operation == "get_invoice" and not a.params.get("email") for a in actions):
+                trail.add("receipt:email-not-verified", "Caller's e-mail does not match the invoice; no send")
+                actions = [a for a in actions if a.operation != "get_invoice"]
     elif match.best is not None and match.status is not MatchStatus.AMBIGUOUS:
         target = match.best
         if match.status is MatchStatus.STRONG:
