@@ -35,3 +35,15 @@ def stack() -> Iterator[object]:
     options = StackOptions(port=0, aws_port=0, previous_webhook_secret="whsec_previous_dev_secret", schedules=False)
     with EmbeddedStack(options) as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def _fresh_powertools_providers() -> None:
+    """Powertools caches one boto client per parameter provider for the process.
+
+    In Lambda that is right; in one test process it would carry a client bound to
+    an earlier test's endpoint (a stopped embedded stack, an ended moto mock).
+    """
+    from aws_lambda_powertools.utilities.parameters import base
+
+    base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
