@@ -16,22 +16,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from handoff.connectors.planyo import Reservation, reservation_state
 from handoff.models import Contract, Owner, RecordKind, Urgency
 from handoff.partners.planyo_events import STATUS_CHANGES, NotificationKind, PlanyoNotification
-from handoff.route.policy import (
-    Loc,
-    OwnerSpec,
-    PolicyError,
-    PolicyProblem,
-    _clean_loc,
-    _dotted,
-    _line_for,
-    _walk,
-)
+from handoff.route.policy import Loc, OwnerSpec, parse_validated
 
 POLICY_PATH = Path(__file__).with_name("policy.yaml")
 ROUTED_DETAIL_TYPE = "partner.routed"
@@ -172,33 +162,7 @@ def _cross_references(policy: PartnerPolicy) -> list[tuple[Loc, str]]:
 
 def parse_partner_policy(text: str, source: str = "policy.yaml") -> PartnerPolicy:
     """Validate the partner policy; ``PolicyError`` names the line and field of every problem."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise PolicyError(source, [PolicyProblem(line, "", f"YAML syntax: {exc.problem or exc}")]) from exc
-    if root is None or not isinstance(data, dict):
-        raise PolicyError(source, [PolicyProblem(1, "", "the policy must be a YAML mapping")])
-    lines: dict[Loc, int] = {}
-    problems: list[PolicyProblem] = []
-    _walk(root, (), lines, problems)
-    if problems:
-        raise PolicyError(source, problems)
-    try:
-        policy = PartnerPolicy.model_validate(data)
-    except ValidationError as exc:
-        for error in exc.errors():
-            loc = _clean_loc(error["loc"])
-            message = str(error["msg"]).removeprefix("Value error, ")
-            problems.append(PolicyProblem(_line_for(loc, lines), _dotted(loc), message))
-        raise PolicyError(source, problems) from None
-    for loc, message in _cross_references(policy):
-        problems.append(PolicyProblem(_line_for(loc, lines), _dotted(loc), message))
-    if problems:
-        raise PolicyError(source, problems)
-    return policy
+    return parse_validated(text, source, PartnerPolicy, _cross_references)
 
 
 def load_partner_policy(path: Path | str | None = None) -> PartnerPolicy:

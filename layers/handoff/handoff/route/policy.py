@@ -12,11 +12,11 @@ pydantic error locations are mapped to lines through the YAML node marks.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -354,6 +354,22 @@ def _cross_references(policy: Policy) -> Iterator[tuple[Loc, str]]:
 
 def parse_policy(text: str, source: str = "policy.yaml") -> Policy:
     """Validate policy text; raise ``PolicyError`` naming the line and field of every problem."""
+    return parse_validated(text, source, Policy, _cross_references)
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def parse_validated(
+    text: str,
+    source: str,
+    model: type[ModelT],
+    cross_references: Callable[[ModelT], Iterable[tuple[Loc, str]]],
+) -> ModelT:
+    """YAML text -> a validated ``model``; every problem (syntax, unknown key, type, reference) with its line.
+
+    Shared by every policy file Handoff loads, so they all fail the same way.
+    """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -369,14 +385,14 @@ def parse_policy(text: str, source: str = "policy.yaml") -> Policy:
     if problems:
         raise PolicyError(source, problems)
     try:
-        policy = Policy.model_validate(data)
+        policy = model.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
             loc = _clean_loc(error["loc"])
             message = str(error["msg"]).removeprefix("Value error, ")
             problems.append(PolicyProblem(_line_for(loc, lines), _dotted(loc), message))
         raise PolicyError(source, problems) from None
-    for loc, message in _cross_references(policy):
+    for loc, message in cross_references(policy):
         problems.append(PolicyProblem(_line_for(loc, lines), _dotted(loc), message))
     if problems:
         raise PolicyError(source, problems)
