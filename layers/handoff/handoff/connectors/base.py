@@ -13,10 +13,12 @@ Each partner module (``planyo.py``, ``billit.py`` …) defines:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol, Self
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from handoff.connectors.errors import AuthError
 from handoff.models import Tool
 
 
@@ -47,3 +49,19 @@ class Connector(Protocol):
     def from_config(cls, config: dict[str, Any]) -> Self: ...
 
     def check(self) -> HealthReport: ...
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+
+
+def validated_settings(model: type[SettingsT], config: Mapping[str, Any], tool: str) -> SettingsT:
+    """A tool's settings from its partner-secret block; a bad block is a configuration error.
+
+    The error names the fields and what is wrong with them, never their values
+    (they may be keys or webhook URLs).
+    """
+    try:
+        return model.model_validate(dict(config))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise AuthError(tool, f"invalid configuration: {problems}") from None

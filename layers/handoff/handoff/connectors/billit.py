@@ -21,13 +21,12 @@ from pydantic import (
     EmailStr,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 from stdnum.eu import vat as eu_vat
 
-from handoff.connectors.base import HealthReport, PartnerModel
+from handoff.connectors.base import HealthReport, PartnerModel, validated_settings
 from handoff.connectors.errors import AuthError, ConflictError, ConnectorError, NotFoundError, RejectedInputError
 from handoff.connectors.http import HttpClient, RetryPolicy
 from handoff.models import Tool
@@ -232,11 +231,7 @@ def _diff(existing: BillitCustomer, wanted: CustomerFields) -> CustomerChanges |
 
 
 def settings_from_config(config: Mapping[str, Any]) -> Settings:
-    try:
-        return Settings.model_validate(dict(config))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
-        raise AuthError(TOOL, f"invalid configuration: {problems}") from None
+    return validated_settings(Settings, config, TOOL)
 
 
 # ---------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from handoff.connectors.base import HealthReport, PartnerModel
+from handoff.connectors.base import HealthReport, PartnerModel, validated_settings
 from handoff.connectors.errors import (
     AuthError,
     ConflictError,
@@ -393,10 +393,7 @@ class BookingmoodConnector:
         sleep: Callable[[float], None] | None = None,
     ) -> Self:
         """Build from the partner secret block; a bad block is a configuration error (no values echoed)."""
-        try:
-            settings = Settings.model_validate(config)
-        except ValidationError as exc:
-            raise AuthError(cls.TOOL.value, f"invalid configuration: {_fields_in_error(exc)}") from None
+        settings = validated_settings(Settings, config, cls.TOOL.value)
         return cls(settings, retry=retry, sleep=sleep)
 
     # -- health ------------------------------------------------------------------------------
@@ -763,8 +760,3 @@ def _note_present(existing: str | None, note: NoteRequest) -> bool:
 
 def _appended(existing: str | None, text: str) -> str:
     return f"{existing.rstrip()}\n\n{text}" if existing and existing.strip() else text
-
-
-def _fields_in_error(exc: ValidationError) -> str:
-    """Which settings are wrong, without echoing any value (they may be secrets)."""
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['type']}" for e in exc.errors())

@@ -16,9 +16,9 @@ from typing import Any, ClassVar, Literal, Self, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from handoff.connectors.base import HealthReport, PartnerModel
+from handoff.connectors.base import HealthReport, PartnerModel, validated_settings
 from handoff.connectors.errors import AuthError, ConnectorError, RejectedInputError
 from handoff.connectors.http import NO_RETRY, HttpClient, RetryPolicy
 from handoff.models import Tool
@@ -258,11 +258,7 @@ def _classify(where: str) -> Callable[[requests.Response], ConnectorError | None
 
 
 def settings_from_config(config: Mapping[str, Any]) -> Settings:
-    try:
-        return Settings.model_validate(dict(config))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
-        raise AuthError(TOOL, f"invalid configuration: {problems}") from None
+    return validated_settings(Settings, config, TOOL)
 
 
 # ---------------------------------------------------------------------------

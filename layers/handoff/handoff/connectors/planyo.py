@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 import requests
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, field_validator
 
-from handoff.connectors.base import HealthReport, PartnerModel
+from handoff.connectors.base import HealthReport, PartnerModel, validated_settings
 from handoff.connectors.errors import (
     AuthError,
     ConflictError,
@@ -582,11 +582,7 @@ def _form_value(value: Any) -> str:
 
 
 def settings_from_config(config: Mapping[str, Any]) -> Settings:
-    try:
-        return Settings.model_validate(dict(config))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
-        raise AuthError(TOOL, f"invalid configuration: {problems}") from None
+    return validated_settings(Settings, config, TOOL)
 
 
 # ---------------------------------------------------------------------------

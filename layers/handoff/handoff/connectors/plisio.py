@@ -26,9 +26,9 @@ from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from handoff.connectors.base import HealthReport, PartnerModel
+from handoff.connectors.base import HealthReport, PartnerModel, validated_settings
 from handoff.connectors.errors import (
     AuthError,
     ConflictError,
@@ -422,11 +422,7 @@ class PlisioConnector:
         sleep: Callable[[float], None] | None = None,
     ) -> Self:
         """Build from the partner secret block; a bad block is a configuration error (no values echoed)."""
-        try:
-            settings = Settings.model_validate(config)
-        except ValidationError as exc:
-            fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in exc.errors())
-            raise AuthError(cls.TOOL.value, f"invalid configuration: {fields}") from None
+        settings = validated_settings(Settings, config, cls.TOOL.value)
         return cls(settings, retry=retry, sleep=sleep)
 
     def check(self) -> HealthReport:
