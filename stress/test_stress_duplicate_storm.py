@@ -62,7 +62,9 @@ def storm(stack: Any) -> dict[str, Any]:
         wave = ids[start : start + CALLS_PER_WAVE]
         barrier = threading.Barrier(len(wave) * COPIES)
         threads = [
-            threading.Thread(target=deliver, args=(call_id, copy, barrier)) for call_id in wave for copy in range(COPIES)
+            threading.Thread(target=deliver, args=(call_id, copy, barrier))
+            for call_id in wave
+            for copy in range(COPIES)
         ]
         for thread in threads:
             thread.start()
