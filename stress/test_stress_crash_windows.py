@@ -21,7 +21,7 @@ from handoff.store import DynamoCallStore
 pytestmark = pytest.mark.stress
 
 
-class Crash(RuntimeError):
+class Crash(RuntimeError):  # noqa: N818 - reads as what happened
     """The Lambda dies (timeout, OOM, a lost connection) right there."""
 
 
