@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from stress_support import ANALYSIS_READY, BILLING, BUYING, DAMAGED, RESCHEDULE, body_for, post, wait_settled
 from stdnum import iban, luhn
 from stdnum.eu import vat
+from stress_support import ANALYSIS_READY, BILLING, BUYING, DAMAGED, RESCHEDULE, body_for, post, wait_settled
 
 from handoff_dev.embedded.stack import EmbeddedStack, StackOptions
 

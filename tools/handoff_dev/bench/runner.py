@@ -39,7 +39,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
     t = time.perf_counter()
     console.log("cold starts (fresh interpreters, interleaved with the floor)")
-    colds = coldstart.measure(runs=3 if quick else 7)
+    colds = coldstart.measure(runs=3 if quick else 5)
     timings["cold_start_s"] = time.perf_counter() - t
     ingest_cold = next(c for c in colds if c.function == "ingest")
     results["ingest_cold_start_ratio"] = _figure(
