@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from handoff.ingest.envelope import CallEvent, parse_webhook
@@ -103,7 +104,7 @@ def _calls_table(console: Console, rows: list[DemoRow], views: dict[str, ops.Exe
         execution = view.status if view else "missing"
         outcome = view.outcome if view else "not started"
         taken = key_path(view) if view else "-"
-        table.add_row(row.call_id, row.event, str(row.http), execution, outcome, _why(view), taken)
+        table.add_row(row.call_id, row.event, str(row.http), execution, outcome, escape(_why(view)), taken)
     console.print(table)
     return failed
 
@@ -181,7 +182,7 @@ def _notifications_table(console: Console, stack: EmbeddedStack) -> None:
     for message in messages:
         body = message if isinstance(message, dict) else getattr(message, "payload", {})
         text = str(body.get("text", "")).splitlines()[0][:150] if body.get("text") else ""
-        table.add_row(str(body.get("channel") or "(webhook default)"), text)
+        table.add_row(str(body.get("channel") or "(webhook default)"), escape(text))
     console.print(table)
 
 
