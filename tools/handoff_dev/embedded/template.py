@@ -55,7 +55,7 @@ for _short, _long in {
 
 def load_template(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        loaded = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        loaded = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506  # nosec B506 - a SafeLoader subclass
     if not isinstance(loaded, dict):
         raise ValueError(f"{path}: not a CloudFormation template")
     return loaded

@@ -172,7 +172,7 @@ class PlisioSandbox(Sandbox):
 
         assert amount is not None
         self._created += 1
-        txn_id = hashlib.sha1(f"{q['order_number']}:{self._created}".encode()).hexdigest()[:24]  # noqa: S324 - an id
+        txn_id = hashlib.sha1(f"{q['order_number']}:{self._created}".encode(), usedforsecurity=False).hexdigest()[:24]
         now = int(time.time())
         crypto_amount = (amount * Decimal(rates[crypto]) if source_amount else amount).quantize(Decimal("0.00000001"))
         op = {
