@@ -196,24 +196,25 @@ class CallProfile:
         return asdict(self)
 
 
-# Measured with `make bench` (2 cores, shared); replaced by benchmarks/results.json when present.
+# Measured with `make bench` on 2026-11-23 (2 shared cores); benchmarks/results.json replaces it when present.
 DEFAULT_PROFILE = CallProfile(
     functions={
-        "IngestFunction": FunctionUse(1.0, 10.0, 60.0),
-        "MatchFunction": FunctionUse(1.0, 40.0, 150.0),
-        "RouteFunction": FunctionUse(1.0, 10.0, 5.0),
-        "ActFunction": FunctionUse(0.5, 40.0, 300.0),
-        "NotifyFunction": FunctionUse(1.0, 20.0, 80.0),
+        "IngestFunction": FunctionUse(1.0, 9.9, 2011.0),
+        "MatchFunction": FunctionUse(1.0, 10.5, 452.4),
+        "RouteFunction": FunctionUse(1.0, 1.4, 0.0),
+        "ActFunction": FunctionUse(0.425, 129.7, 2732.2),
+        "NotifyFunction": FunctionUse(1.0, 112.3, 2160.3),
     },
-    transitions=9.0,
-    ddb_writes=6.0,
-    ddb_reads=4.0,
-    call_record_kb=4.0,
+    transitions=7.38,
+    ddb_writes=5.0,
+    ddb_reads=0.72,
+    call_record_kb=2.0,
     eventbridge_events=1.0,
-    sqs_requests=0.5,
+    sqs_requests=0.435,
     http_api_requests=1.0,
-    secrets_calls=0.05,
+    secrets_calls=0.055,
     traces=3.0,
+    measured_on="make bench 2026-11-23 (built-in copy)",
 )
 
 
