@@ -52,7 +52,7 @@ check: $(STAMP) layers/handoff/requirements.txt ## Static checks: cfn-lint, chec
 	$(VENV)/bin/pip-audit --disable-pip --no-deps -r layers/handoff/requirements.txt
 	UV=$(UV) $(VENV)/bin/sam build --template template.yaml
 
-bench: $(STAMP) ## Figures: cold start, warm cost, throughput, artifact size, cost per call (benchmarks/results.json)
+bench: $(STAMP) build ## Figures: cold start, warm cost, throughput, artifact size, cost per call (benchmarks/results.json)
 	$(VENV)/bin/python benchmarks/run.py
 
 stress: $(STAMP) ## Pass/fail reliability suites on loopback: duplicate storm, partner faults, crash windows, fuzz, leaks

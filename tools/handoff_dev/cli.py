@@ -26,6 +26,7 @@ app.add_typer(executions_app, name="executions")
 
 
 def _register_subcommands() -> None:
+    from handoff_dev.cli_cost import cost
     from handoff_dev.cli_ops import dlq_app, replay, review_app
     from handoff_dev.cli_partners import connectors_app, route_app
     from handoff_dev.cli_planyo import planyo_app
@@ -36,6 +37,7 @@ def _register_subcommands() -> None:
     app.add_typer(dlq_app, name="dlq")
     app.command("replay")(replay)
     app.add_typer(planyo_app, name="planyo")
+    app.command("cost")(cost)
 
 
 _register_subcommands()

@@ -13,6 +13,8 @@ between recording and starting.
 from __future__ import annotations
 
 import json
+import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -21,7 +23,8 @@ import boto3
 from botocore.exceptions import ClientError
 
 PENDING = "PENDING"
-MAX_MERGE_ATTEMPTS = 5
+MAX_MERGE_ATTEMPTS = 12
+MERGE_BACKOFF_SECONDS = 0.02
 
 
 def call_key(call_id: str) -> str:
@@ -125,7 +128,7 @@ class DynamoCallStore:
         """Merge a later delivery into the record (optimistic locking on ``version``)."""
         from handoff.ingest.envelope import Call, merge_calls
 
-        for _ in range(MAX_MERGE_ATTEMPTS):
+        for attempt in range(MAX_MERGE_ATTEMPTS):
             current = self.get(call_id)
             if current is None:
                 created = self.record(call_id, call, event)
@@ -133,6 +136,11 @@ class DynamoCallStore:
             merged = merge_calls(Call.model_validate(current.call), Call.model_validate(call))
             merged_json = merged.model_dump(mode="json")
             events = current.events if event in current.events else [*current.events, event]
+            if events == current.events and json.dumps(merged_json, sort_keys=True, default=str) == json.dumps(
+                current.call, sort_keys=True, default=str
+            ):
+                # A pure duplicate (the common case under retries): nothing to write, nothing to race on.
+                return current
             try:
                 self.client.update_item(
                     TableName=self.table_name,
@@ -149,6 +157,7 @@ class DynamoCallStore:
                 )
             except ClientError as exc:
                 if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    time.sleep(random.uniform(0, MERGE_BACKOFF_SECONDS * (attempt + 1)))  # noqa: S311 - jitter
                     continue
                 raise
             return StoredCall(

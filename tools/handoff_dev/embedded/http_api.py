@@ -121,7 +121,8 @@ class HttpApi:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815
 
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        server_class = type("HttpApiServer", (ThreadingHTTPServer,), {"request_queue_size": 128})
+        self._server = server_class((self.host, self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, name="http-api", daemon=True).start()

@@ -125,7 +125,8 @@ class Sandbox:
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve  # noqa: N815
 
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        server_class = type("SandboxServer", (ThreadingHTTPServer,), {"request_queue_size": 128})
+        self._server = server_class((self.host, self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
