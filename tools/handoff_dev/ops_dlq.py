@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from handoff.ingest.envelope import execution_name
-from handoff.review import SQS_BATCH, call_execution_arns, execution_arn, redrive_execution_name
+from handoff.review import QueueScan, call_execution_arns, execution_arn, redrive_execution_name
 
 CAUGHT_FAILURE_ERROR = "Handoff.CallFailed"
 RESUMABLE_STATES = ("Match", "Route", "RequestReview", "Act")
@@ -96,31 +96,10 @@ def redrive_input(dead: DeadLetter) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- the queue
 @dataclass
-class DeadLetterQueue:
+class DeadLetterQueue(QueueScan):
     """The dead-letter queue, read without consuming (visibility is released after a scan)."""
 
-    sqs: Any
-    queue_url: str
     hold_seconds: int = 60
-    wait_seconds: int = 1
-    unreadable: list[str] = field(default_factory=list)
-
-    def _receive_all(self) -> list[dict[str, Any]]:
-        seen: dict[str, dict[str, Any]] = {}
-        while True:
-            batch = (
-                self.sqs.receive_message(
-                    QueueUrl=self.queue_url,
-                    MaxNumberOfMessages=SQS_BATCH,
-                    VisibilityTimeout=self.hold_seconds,
-                    WaitTimeSeconds=self.wait_seconds,
-                ).get("Messages")
-                or []
-            )
-            fresh = [m for m in batch if m["MessageId"] not in seen]
-            seen.update({m["MessageId"]: m for m in batch})
-            if not fresh:
-                return list(seen.values())
 
     def _parse(self, messages: list[dict[str, Any]]) -> list[DeadLetter]:
         letters: list[DeadLetter] = []
@@ -130,14 +109,6 @@ class DeadLetterQueue:
             except ValueError as exc:
                 self.unreadable.append(str(exc))
         return letters
-
-    def release(self, receipts: list[str]) -> None:
-        for start in range(0, len(receipts), SQS_BATCH):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": r, "VisibilityTimeout": 0}
-                for i, r in enumerate(receipts[start : start + SQS_BATCH])
-            ]
-            self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
 
     def peek(self) -> list[DeadLetter]:
         """Every dead letter, oldest first; nothing is consumed."""

@@ -389,8 +389,13 @@ class DecisionResult:
 
 
 @dataclass
-class ReviewQueue:
-    """The review queue, read without consuming: a message goes away only once decided."""
+class QueueScan:
+    """Read a queue without consuming it: messages are held while scanned, then released.
+
+    The review and dead-letter queues are worked by people (list, show, decide,
+    redrive), so a read must never use up a message; only a decision or a
+    successful redrive deletes one.
+    """
 
     sqs: Any
     queue_url: str
@@ -414,15 +419,6 @@ class ReviewQueue:
             if not fresh:
                 return list(seen.values())
 
-    def _parse(self, messages: list[dict[str, Any]]) -> list[ReviewRequest]:
-        requests: list[ReviewRequest] = []
-        for message in messages:
-            try:
-                requests.append(ReviewRequest.from_message(message))
-            except ValueError as exc:
-                self.unreadable.append(str(exc))
-        return requests
-
     def release(self, receipts: list[str]) -> None:
         """Make held messages visible again at once."""
         for start in range(0, len(receipts), SQS_BATCH):
@@ -431,6 +427,20 @@ class ReviewQueue:
                 for i, r in enumerate(receipts[start : start + SQS_BATCH])
             ]
             self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
+
+
+@dataclass
+class ReviewQueue(QueueScan):
+    """The review queue, read without consuming: a message goes away only once decided."""
+
+    def _parse(self, messages: list[dict[str, Any]]) -> list[ReviewRequest]:
+        requests: list[ReviewRequest] = []
+        for message in messages:
+            try:
+                requests.append(ReviewRequest.from_message(message))
+            except ValueError as exc:
+                self.unreadable.append(str(exc))
+        return requests
 
     def pending(self) -> list[ReviewRequest]:
         """Every waiting review, oldest first; nothing is consumed."""
