@@ -411,3 +411,22 @@ def test_email_body_is_plain_text_with_the_same_content() -> None:
     assert f"- planyo modify_reservation: done (record 4471208) {RECORD_URL}" in body
     assert f"- Transcript: https://handoff.example/transcripts/{CALL_ID}" in body
     assert "*" not in body and "<http" not in body
+
+
+# --------------------------------------------------------------------------- interactive review buttons
+def _review_buttons(message: SlackMessage) -> list[dict[str, Any]]:
+    return [e for b in message.blocks if b["type"] == "actions" for e in b["elements"] if "value" in e]
+
+
+def test_review_requested_carries_approve_and_reject_buttons_valued_with_the_call_id() -> None:
+    buttons = _review_buttons(slack_message(_notice(OutcomeKind.REVIEW_REQUESTED)))
+    assert [(b["action_id"], b["value"], b["style"]) for b in buttons] == [
+        ("handoff_approve", CALL_ID, "primary"),
+        ("handoff_reject", CALL_ID, "danger"),
+    ]
+    assert "confirm" in buttons[1] and "confirm" not in buttons[0]
+
+
+@pytest.mark.parametrize("kind", [k for k in OutcomeKind if k != OutcomeKind.REVIEW_REQUESTED])
+def test_only_a_waiting_review_has_decision_buttons(kind: OutcomeKind) -> None:
+    assert _review_buttons(slack_message(_notice(kind))) == []

@@ -138,6 +138,7 @@ class Settings(BaseModel):
     default_channel: str | None = Field(default=None, pattern=r"^[#@]?[\w.-]{1,80}$")
     connect_timeout: float = Field(default=3.05, gt=0)
     read_timeout: float = Field(default=10.0, gt=0)
+    signing_secret: SecretStr | None = None  # verifies interactive approvals (handoff.slack_interactions)
 
     @field_validator("webhook_url")
     @classmethod

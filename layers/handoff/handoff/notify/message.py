@@ -14,7 +14,7 @@ caller's e-mail and phone appear only when the routing policy allows it.
 
 Slack limits respected (https://api.slack.com/reference/block-kit/blocks):
 header text 150 characters, section text 3000, section field 2000 (10 fields),
-context 10 elements, button text 75, URL 3000, 50 blocks per message.
+context 10 elements, button text 75, button value 2000, URL 3000, 50 blocks per message.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from handoff.models import (
     Urgency,
 )
 from handoff.redact import redact_text
+from handoff.slack_interactions import ACTION_APPROVE, ACTION_REJECT
 
 __all__ = [
     "ELLIPSIS",
@@ -64,6 +65,7 @@ LINE_MAX: Final = 600
 ITEMS_MAX: Final = 12
 """Items listed per section before the rest is summarised as "and n more"."""
 WITHHELD: Final = "[contact withheld]"
+BUTTON_VALUE_MAX: Final = 2000
 
 OUTCOME_LABELS: Final[dict[OutcomeKind, tuple[str, str]]] = {
     OutcomeKind.HANDED_OFF: (":white_check_mark:", "Done"),
@@ -371,6 +373,8 @@ def slack_message(notice: Notice) -> SlackMessage:
         lines += [f"• {_escape(fact)}" for fact in c.established]
         blocks.append(_section(_lines(lines)))
     blocks.extend(_outcome_blocks(c))
+    if notice.kind == OutcomeKind.REVIEW_REQUESTED:
+        blocks.append(_decision_buttons(notice.call_id))
     if c.extras:
         fields = [_field(label, _escape(value)) for label, value in c.extras[:FIELDS_MAX]]
         blocks.append({"type": "section", "fields": fields})
@@ -432,6 +436,37 @@ def _buttons(c: _Content) -> list[dict[str, Any]]:
         }
         for i, (label, url) in enumerate(targets[:5])
     ]
+
+
+def _decision_buttons(call_id: str) -> dict[str, Any]:
+    """Approve / Reject, answered by the review function's ``/slack/interactions`` (Slack signs the click).
+
+    The value is the call id itself (not redacted: it must find the review). Only a
+    Slack app with Interactivity pointed at Handoff makes the buttons work.
+    """
+
+    def button(text: str, action_id: str, style: str) -> dict[str, Any]:
+        return {
+            "type": "button",
+            "text": {"type": "plain_text", "text": text},
+            "action_id": action_id,
+            "value": _cut(call_id, BUTTON_VALUE_MAX),
+            "style": style,
+        }
+
+    reject = button("Reject", ACTION_REJECT, "danger")
+    reject["confirm"] = {
+        "title": {"type": "plain_text", "text": "Reject this call?"},
+        "text": {"type": "plain_text", "text": "Nothing proposed will be done and the owner is told."},
+        "confirm": {"type": "plain_text", "text": "Reject"},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+        "style": "danger",
+    }
+    return {
+        "type": "actions",
+        "block_id": "handoff_review",
+        "elements": [button("Approve", ACTION_APPROVE, "primary"), reject],
+    }
 
 
 # --------------------------------------------------------------------------- e-mail

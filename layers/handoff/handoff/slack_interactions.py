@@ -1,0 +1,178 @@
+"""Slack interactive approval: verify a signed ``block_actions`` request and turn a click into a decision.
+
+Why here and pure: the review function's ``POST /slack/interactions`` route has
+no IAM auth, so Slack's request signature *is* the authentication. Verifying it
+and parsing the click are pure functions tested without Slack or AWS; the route
+only loads the signing secret and calls :func:`handoff.review.decide_call`.
+
+Signature (https://api.slack.com/authentication/verifying-requests-from-slack):
+``X-Slack-Signature`` = ``"v0=" + hex(HMAC-SHA256(signing_secret, "v0:" +
+X-Slack-Request-Timestamp + ":" + raw body))``, compared in constant time; a
+timestamp more than five minutes from now is refused so a captured request
+cannot be replayed.
+
+Slack's field names live in this module only (the ``*_HEADER``, ``ACTION_*``
+constants and :func:`parse_interaction`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+from urllib.parse import parse_qs
+
+from handoff.review import ReviewDecision
+
+SIGNATURE_HEADER: Final = "x-slack-signature"
+TIMESTAMP_HEADER: Final = "x-slack-request-timestamp"
+SIGNATURE_VERSION: Final = "v0"
+MAX_SKEW_SECONDS: Final = 5 * 60
+
+ACTION_APPROVE: Final = "handoff_approve"
+ACTION_REJECT: Final = "handoff_reject"
+LINK_ACTION_PREFIX: Final = "open_"
+"""Link buttons of the notification (``open_0`` …): Slack reports their clicks too; nothing to decide."""
+INTERACTION_TYPE: Final = "block_actions"
+REVIEWER_PREFIX: Final = "slack:"
+
+DECISIONS: Final[dict[str, Literal["approve", "reject"]]] = {ACTION_APPROVE: "approve", ACTION_REJECT: "reject"}
+
+# UNCONFIRMED facts about Slack this module relies on, kept in one place.
+ASSUMPTIONS: dict[str, str] = {
+    "body": "Interactions arrive as application/x-www-form-urlencoded with one field 'payload' holding the JSON.",
+    "user": "payload.user carries 'id' and (for most apps) 'username' and/or 'name'; the first non-empty is shown.",
+    "response_body": "For block_actions Slack only needs a 200 within 3 s; whether it shows the JSON 'text' of the "
+    "answer is not confirmed (posting to payload.response_url would be the sure way to update the message).",
+    "link_buttons": "Clicking a URL button also sends a block_actions request; it is acknowledged and ignored.",
+    "who_may_decide": "Anyone who can click the button in the owner's channel may decide; Slack does not filter.",
+}
+
+
+class InteractionError(ValueError):
+    """A Slack request Handoff cannot act on; the message names the problem (never a secret)."""
+
+
+class SignatureError(InteractionError):
+    """The request is not provably from Slack: missing, malformed, wrong or stale signature."""
+
+
+class UnknownAction(InteractionError):  # noqa: N818 - reads as the problem it names
+    """An action id Handoff did not put on a button."""
+
+
+@dataclass(frozen=True)
+class SlackAction:
+    """One click on a review button: what was decided, on which call, by whom."""
+
+    action_id: str
+    call_id: str
+    user_id: str
+    user_name: str
+
+    @property
+    def decision(self) -> Literal["approve", "reject"]:
+        return DECISIONS[self.action_id]
+
+    @property
+    def who(self) -> str:
+        """The person as the message shows them: the user name, else the Slack user id."""
+        return self.user_name or self.user_id
+
+    @property
+    def reviewer(self) -> str:
+        return f"{REVIEWER_PREFIX}{self.who}"
+
+    def review_decision(self) -> ReviewDecision:
+        """The decision :func:`handoff.review.decide_call` applies (a rejection records who and where)."""
+        if self.decision == "reject":
+            return ReviewDecision(decision="reject", reviewer=self.reviewer, reason=f"rejected in Slack by {self.who}")
+        return ReviewDecision(decision="approve", reviewer=self.reviewer, note="approved in Slack")
+
+
+# --------------------------------------------------------------------------- signature
+def signature(signing_secret: str, timestamp: str, body: bytes) -> str:
+    """Slack's ``v0=`` signature of a request (what a sender puts in ``X-Slack-Signature``)."""
+    base = f"{SIGNATURE_VERSION}:{timestamp}:".encode() + body
+    digest = hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
+    return f"{SIGNATURE_VERSION}={digest}"
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    """Header names are case-insensitive (API Gateway v2 lower-cases them; others may not)."""
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value.strip()
+    return ""
+
+
+def verify_signature(headers: Mapping[str, str], body: bytes, signing_secret: str, now: float | None = None) -> None:
+    """Raise :class:`SignatureError` naming why unless Slack signed exactly this body within five minutes."""
+    if not signing_secret:
+        raise SignatureError("no signing secret is configured")
+    given = _header(headers, SIGNATURE_HEADER)
+    stamp = _header(headers, TIMESTAMP_HEADER)
+    if not given:
+        raise SignatureError(f"missing {SIGNATURE_HEADER} header")
+    if not stamp:
+        raise SignatureError(f"missing {TIMESTAMP_HEADER} header")
+    if not stamp.isdigit():
+        raise SignatureError(f"{TIMESTAMP_HEADER} is not a Unix time")
+    skew = abs((time.time() if now is None else now) - int(stamp))
+    if skew > MAX_SKEW_SECONDS:
+        raise SignatureError(f"{TIMESTAMP_HEADER} is {int(skew)} s from now (more than {MAX_SKEW_SECONDS} s: replay?)")
+    if not given.startswith(f"{SIGNATURE_VERSION}="):
+        raise SignatureError(f"{SIGNATURE_HEADER} is not a {SIGNATURE_VERSION} signature")
+    if not hmac.compare_digest(given.encode(), signature(signing_secret, stamp, body).encode()):
+        raise SignatureError(f"{SIGNATURE_HEADER} does not match the body")
+
+
+# --------------------------------------------------------------------------- payload
+def _payload(body: bytes) -> dict[str, Any]:
+    try:
+        fields = parse_qs(body.decode("utf-8"), strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        raise InteractionError("the body is not a form (expected payload=<json>)") from None
+    values = fields.get("payload")
+    if not values:
+        raise InteractionError("the form has no payload field")
+    try:
+        payload = json.loads(values[-1])
+    except json.JSONDecodeError as exc:
+        raise InteractionError(f"payload is not JSON: {exc.msg}") from None
+    if not isinstance(payload, dict):
+        raise InteractionError("payload is not a JSON object")
+    return payload
+
+
+def parse_interaction(body: bytes) -> SlackAction | None:
+    """The review click in a ``block_actions`` request, or None for a link button (nothing to decide).
+
+    Raises :class:`InteractionError` naming the problem for anything else.
+    """
+    payload = _payload(body)
+    kind = payload.get("type")
+    if kind != INTERACTION_TYPE:
+        raise InteractionError(f"interaction type {kind!r} is not supported (only {INTERACTION_TYPE})")
+    actions = payload.get("actions")
+    if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+        raise InteractionError("payload.actions is empty")
+    action = actions[0]
+    action_id = str(action.get("action_id") or "")
+    if action_id.startswith(LINK_ACTION_PREFIX):
+        return None
+    if action_id not in DECISIONS:
+        known = ", ".join(DECISIONS)
+        raise UnknownAction(f"action_id {action_id!r} is not a Handoff review button ({known})")
+    call_id = action.get("value")
+    if not isinstance(call_id, str) or not call_id.strip():
+        raise InteractionError("payload.actions[0].value (the call id) is missing")
+    user = payload.get("user")
+    if not isinstance(user, dict) or not str(user.get("id") or "").strip():
+        raise InteractionError("payload.user.id is missing")
+    name = next((str(user[k]).strip() for k in ("username", "name") if str(user.get(k) or "").strip()), "")
+    return SlackAction(action_id=action_id, call_id=call_id.strip(), user_id=str(user["id"]).strip(), user_name=name)
