@@ -27,6 +27,7 @@ from handoff_dev.sandboxes.base import Request, Response, Sandbox
 TEAM, BOT = "T0SANDBOX1", "B0SANDBOX1"
 TOKEN = "sandboxWebhookToken0000001"  # noqa: S105 - fake, sandbox only
 DEFAULT_CHANNEL = "#handoff-ops"
+SIGNING_SECRET = "sandbox-slack-signing-secret-0001"  # noqa: S105 - fake, verifies dev interactions only
 # The sandbox workspace has the channels the routing policy names (route/policy.yaml owners).
 CHANNELS = frozenset(
     {
@@ -68,7 +69,11 @@ class SlackSandbox(Sandbox):
             self.faults = None
 
     def config(self) -> dict[str, Any]:
-        return {"webhook_url": f"{self.base_url}/services/{TEAM}/{BOT}/{TOKEN}", "default_channel": DEFAULT_CHANNEL}
+        return {
+            "webhook_url": f"{self.base_url}/services/{TEAM}/{BOT}/{TOKEN}",
+            "default_channel": DEFAULT_CHANNEL,
+            "signing_secret": SIGNING_SECRET,
+        }
 
     def operation_for(self, request: Request) -> str:
         return "post_message" if request.path.startswith("/services/") else "unknown"

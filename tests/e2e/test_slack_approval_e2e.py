@@ -1,0 +1,132 @@
+"""Slack interactive approval on the embedded stack: the review message's buttons, a signed click, a forged one."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import requests
+
+from handoff.slack_interactions import ACTION_APPROVE, ACTION_REJECT, signature
+from handoff_dev import ops
+from handoff_dev.demo import wait_settled
+from handoff_dev.sandboxes.slack import SIGNING_SECRET
+from handoff_dev.webhooks import post_signed
+
+pytestmark = pytest.mark.e2e
+
+DAMAGED = "variant-a_call-ended_completed_inbound_damaged-item-transferred.json"
+ANA = {"id": "U0SANDBOXANA", "username": "ana", "name": "ana"}
+
+
+def _post_call(stack: Any, samples: dict[str, bytes], call_id: str) -> None:
+    body = json.loads(samples[DAMAGED])
+    body["payload"]["call"]["id"] = call_id
+    status, _, _ = post_signed(
+        f"{stack.api_url}/webhooks/dialnexa", json.dumps(body).encode(), stack.options.webhook_secret
+    )
+    assert status == 202
+    assert wait_settled(stack, [call_id])[call_id].waiting_for_review
+
+
+def _click(stack: Any, action_id: str, call_id: str, secret: str = SIGNING_SECRET) -> requests.Response:
+    """POST what Slack sends when a user clicks a button: a signed form with the block_actions payload."""
+    payload = {
+        "type": "block_actions",
+        "user": ANA,
+        "actions": [{"action_id": action_id, "block_id": "handoff_review", "value": call_id, "type": "button"}],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    stamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": signature(secret, stamp, body),
+    }
+    return requests.post(f"{stack.api_url}/slack/interactions", data=body, headers=headers, timeout=30)
+
+
+def _finished(stack: Any, call_id: str) -> ops.ExecutionView:
+    sfn = stack.client("stepfunctions")
+    arn = ops.execution_arn_for(sfn, stack.state_machine_arn, call_id)
+    deadline = time.monotonic() + 30
+    while True:
+        view = ops.describe(sfn, arn)
+        if view.status in ops.TERMINAL or time.monotonic() > deadline:
+            return view
+        time.sleep(0.1)
+
+
+def _review_buttons(stack: Any, call_id: str, timeout: float = 15.0) -> list[dict[str, Any]]:
+    """The decision buttons of the review message posted for a call (notify posts it asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in list(stack.sandboxes["slack"].messages):
+            buttons = [
+                e
+                for block in message["blocks"]
+                if block.get("type") == "actions"
+                for e in block.get("elements", [])
+                if e.get("value") == call_id
+            ]
+            if buttons:
+                return buttons
+        time.sleep(0.1)
+    return []
+
+
+def _still_waiting(stack: Any, call_id: str) -> bool:
+    sfn = stack.client("stepfunctions")
+    view = ops.describe(sfn, ops.execution_arn_for(sfn, stack.state_machine_arn, call_id))
+    return view.status == "RUNNING" and view.waiting_for_review
+
+
+def test_the_review_message_in_slack_carries_approve_and_reject_buttons_for_the_call(
+    stack: Any, samples: dict[str, bytes]
+) -> None:
+    _post_call(stack, samples, "call_slk_buttons")
+    buttons = _review_buttons(stack, "call_slk_buttons")
+    assert [b["action_id"] for b in buttons] == [ACTION_APPROVE, ACTION_REJECT]
+
+
+def test_a_signed_approve_click_resumes_the_call_as_approved_by_the_slack_user(
+    stack: Any, samples: dict[str, bytes]
+) -> None:
+    _post_call(stack, samples, "call_slk_approve")
+    answer = _click(stack, ACTION_APPROVE, "call_slk_approve")
+    assert answer.status_code == 200
+    assert answer.json()["text"] == "Approved by ana (call call_slk_approve)"
+    view = _finished(stack, "call_slk_approve")
+    assert view.status == "SUCCEEDED" and "Act" in view.path and view.path[-1] == "HandedOff"
+    assert view.output is not None and view.output["review"]["reviewer"] == "slack:ana"
+
+
+def test_a_second_click_is_answered_200_saying_it_was_already_decided(stack: Any, samples: dict[str, bytes]) -> None:
+    _post_call(stack, samples, "call_slk_twice")
+    assert _click(stack, ACTION_APPROVE, "call_slk_twice").status_code == 200
+    _finished(stack, "call_slk_twice")
+    again = _click(stack, ACTION_REJECT, "call_slk_twice")
+    assert again.status_code == 200
+    assert "already approved by slack:ana" in again.json()["text"]
+    assert _finished(stack, "call_slk_twice").path[-1] == "HandedOff"
+
+
+def test_a_signed_reject_click_ends_the_call_as_rejected_in_slack(stack: Any, samples: dict[str, bytes]) -> None:
+    _post_call(stack, samples, "call_slk_reject")
+    answer = _click(stack, ACTION_REJECT, "call_slk_reject")
+    assert answer.status_code == 200 and answer.json()["text"].startswith("Rejected by ana")
+    view = _finished(stack, "call_slk_reject")
+    assert view.path[-1] == "Rejected" and "Act" not in view.path
+    assert view.output is not None
+    assert json.loads(view.output["rejection"]["Cause"])["reason"] == "rejected in Slack by ana"
+
+
+def test_a_forged_click_gets_401_and_decides_nothing(stack: Any, samples: dict[str, bytes]) -> None:
+    _post_call(stack, samples, "call_slk_forged")
+    answer = _click(stack, ACTION_APPROVE, "call_slk_forged", secret="not-the-signing-secret")
+    assert answer.status_code == 401
+    assert "does not match" in answer.json()["detail"]
+    assert _still_waiting(stack, "call_slk_forged")
