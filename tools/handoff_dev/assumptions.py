@@ -18,6 +18,7 @@ MODULES = {
     "Billit": "handoff.connectors.billit",
     "OCR Web Service": "handoff.connectors.ocrwebservice",
     "Slack": "handoff.connectors.slack",
+    "Slack interactions (approve/reject buttons)": "handoff.slack_interactions",
     "Id formats (match)": "handoff.match.normalise",
     "Planyo callbacks": "handoff.partners.planyo_events",
     "Planyo -> Billit sync": "handoff.partners.customer_sync",
