@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import requests
 
@@ -19,10 +18,6 @@ class Delivery:
     status: int
     body: str
     ack_ms: float
-
-
-def is_dialnexa_body(path: Path) -> bool:
-    return path.suffix == ".json" and path.parent.name == "dialnexa"
 
 
 def post_signed(

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import boto3
 from botocore.exceptions import ClientError
+
+from handoff import aws
 
 PENDING = "PENDING"
 MAX_MERGE_ATTEMPTS = 12
@@ -90,7 +91,7 @@ class DynamoCallStore:
     def __init__(self, table_name: str, retention_days: int = 30, client: Any = None) -> None:
         self.table_name = table_name
         self.retention = timedelta(days=retention_days)
-        self.client = client or boto3.client("dynamodb")
+        self.client = client or aws.client("dynamodb")
 
     def _expires_at(self) -> str:
         return str(int((datetime.now(UTC) + self.retention).timestamp()))

@@ -9,7 +9,6 @@ exception becomes what Lambda reports: ``FunctionError`` and a payload with
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 import threading
 import time
@@ -87,7 +86,6 @@ class FunctionRegistry:
         self.functions: dict[str, LocalFunction] = {}
         self.invocations: list[Invocation] = []
         self._lock = threading.Lock()
-        self.listeners: list[Callable[[Invocation], None]] = []
         self.last_events: dict[str, Any] = {}
 
     def add(self, function: LocalFunction) -> None:
@@ -122,11 +120,5 @@ class FunctionRegistry:
             record = Invocation(function.logical_id, False, (time.perf_counter() - started) * 1000, type(exc).__name__)
         with self._lock:
             self.invocations.append(record)
-        for listener in list(self.listeners):
-            listener(record)
         return payload, error
 
-    def invoke_bytes(self, name: str, body: bytes) -> tuple[bytes, str | None]:
-        event = json.loads(body) if body else {}
-        payload, error = self.invoke(name, event)
-        return json.dumps(payload, default=str).encode(), error

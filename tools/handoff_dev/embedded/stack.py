@@ -359,5 +359,3 @@ class EmbeddedStack:
     def state_machine_arn(self) -> str:
         return self.physical("HandoffStateMachine")
 
-    def function_env(self) -> dict[str, str]:
-        return {k: os.environ.get(k, "") for k in ("AWS_ENDPOINT_URL",)}

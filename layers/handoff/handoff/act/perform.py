@@ -32,6 +32,7 @@ from pydantic import ValidationError
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.hook import IdempotentHookFunction
 
+from handoff import aws
 from handoff.act.operations import OPERATIONS, ActionInput, Performed
 from handoff.connectors.errors import AuthError, ConnectorError, RejectedInputError, RetryableError
 from handoff.models import Action, ActionResult, ActionStatus, ReviewOutcome, Tool
@@ -58,7 +59,7 @@ class Ledger:
     def persistence(self) -> DynamoDBPersistenceLayer:
         if self._persistence is None:
             self._persistence = DynamoDBPersistenceLayer(
-                table_name=self.table_name, key_attr="pk", expiry_attr="expires_at"
+                table_name=self.table_name, key_attr="pk", expiry_attr="expires_at", boto3_client=aws.client("dynamodb")
             )
         return self._persistence
 

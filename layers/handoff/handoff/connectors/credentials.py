@@ -36,10 +36,3 @@ def load_partner_config(tool: str, *, force_fetch: bool = False) -> dict[str, An
     block = value.get(tool)
     return block if isinstance(block, dict) else None
 
-
-def configured_tools() -> list[str]:
-    name = partner_secret_name()
-    if not name:
-        return []
-    value = parameters.get_secret(name, transform="json", max_age=CACHE_SECONDS)
-    return sorted(k for k, v in (value or {}).items() if isinstance(v, dict))

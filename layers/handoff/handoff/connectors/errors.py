@@ -1,8 +1,8 @@
 """One error taxonomy for every partner, so the state machine can act on it.
 
 The class name is what Step Functions sees as the ``Error`` of a failed Lambda
-task (``Handoff.Retryable`` etc. are set through ``error_name``), so Retry and
-Catch clauses in ``statemachine/`` match on these names and nothing else.
+task (Lambda reports ``errorType``), so the Retry clauses in ``statemachine/``
+match ``RetryableError`` and every other class goes straight to Catch.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 class ConnectorError(Exception):
     """Base for every partner failure. Messages never carry secrets."""
 
-    error_name = "Handoff.ConnectorError"
     retryable = False
 
     def __init__(self, tool: str, message: str, *, status: int | None = None) -> None:
@@ -23,7 +22,6 @@ class ConnectorError(Exception):
 class RetryableError(ConnectorError):
     """Timeouts, dropped connections, 5xx and 429: worth trying again later."""
 
-    error_name = "Handoff.Retryable"
     retryable = True
 
     def __init__(
@@ -41,22 +39,18 @@ class RetryableError(ConnectorError):
 class NotFoundError(ConnectorError):
     """The record does not exist in the tool."""
 
-    error_name = "Handoff.NotFound"
 
 
 class ConflictError(ConnectorError):
     """The tool already has this record (duplicate create, stale update)."""
 
-    error_name = "Handoff.Conflict"
 
 
 class RejectedInputError(ConnectorError):
     """The tool refused the request as invalid; retrying the same input cannot help."""
 
-    error_name = "Handoff.RejectedInput"
 
 
 class AuthError(ConnectorError):
     """Wrong or missing credentials, or a configuration problem. Never retried."""
 
-    error_name = "Handoff.AuthOrConfig"

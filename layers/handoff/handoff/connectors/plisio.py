@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import html
 import json
-import logging
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -38,7 +37,6 @@ from handoff.connectors.errors import (
     RetryableError,
 )
 from handoff.connectors.http import NO_RETRY, HttpClient, RetryPolicy
-from handoff.connectors.redaction import redact_text
 from handoff.models import Tool
 
 # UNCONFIRMED facts from the reference page that this module relies on (README lists them).
@@ -110,25 +108,6 @@ CALLBACK_FIELDS = {  # Plisio callback body -> Handoff
     "confirmations": "confirmations",
     "comment": "comment",
 }
-
-
-class _RedactQueryKeys(logging.Filter):
-    """urllib3 logs every request line at DEBUG, query string included; mask ``api_key=`` there.
-
-    Plisio's key can only travel in the query string, so with DEBUG logging on
-    (a Lambda with ``AWS_LAMBDA_LOG_LEVEL=DEBUG``) it would otherwise be logged.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "api_key=" in message:
-            record.msg, record.args = redact_text(message, ()), None
-        return True
-
-
-_URLLIB3_LOGGER = logging.getLogger("urllib3.connectionpool")
-if not any(isinstance(f, _RedactQueryKeys) for f in _URLLIB3_LOGGER.filters):
-    _URLLIB3_LOGGER.addFilter(_RedactQueryKeys())
 
 
 def order_number_for(call_id: str) -> str:

@@ -151,10 +151,10 @@ class StepFunctionsStarter:
     """ExecutionStarter on Step Functions: the execution name is the call id."""
 
     def __init__(self, state_machine_arn: str, client: Any = None) -> None:
-        import boto3
+        from handoff import aws
 
         self.arn = state_machine_arn
-        self.client = client or boto3.client("stepfunctions")
+        self.client = client or aws.client("stepfunctions")
 
     def start(self, name: str, payload: dict[str, Any]) -> str:
         try:

@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
+from handoff import aws
 from handoff.models import (
     HandoffDocument,
     Mode,
@@ -155,7 +156,9 @@ def deliver(
     config = IdempotencyConfig(expires_after_seconds=NOTIFY_WINDOW_SECONDS, raise_on_no_idempotency_key=True)
     if lambda_context is not None:
         config.register_lambda_context(lambda_context)
-    persistence = DynamoDBPersistenceLayer(table_name=table_name, key_attr="pk", expiry_attr="expires_at")
+    persistence = DynamoDBPersistenceLayer(
+        table_name=table_name, key_attr="pk", expiry_attr="expires_at", boto3_client=aws.client("dynamodb")
+    )
 
     @idempotent_function(  # type: ignore[untyped-decorator]
         data_keyword_argument="notification",

@@ -26,9 +26,9 @@ class EventBridgePublisher:
 
     def client(self) -> Any:
         if self._client is None:
-            import boto3
+            from handoff import aws
 
-            self._client = boto3.client("events")
+            self._client = aws.client("events")
         return self._client
 
     def publish(self, entries: Sequence[dict[str, Any]]) -> None:
