@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,21 @@ os.environ.pop("AWS_PROFILE", None)
 def samples() -> dict[str, bytes]:
     """Every DialNexa sample body, exact bytes, by file name."""
     return {p.name: p.read_bytes() for p in sorted(SAMPLES.glob("*.json"))}
+
+
+@pytest.fixture(scope="session")
+def rekeyed(samples: dict[str, bytes]) -> Callable[[str, str], bytes]:
+    """A sample body re-keyed to a fresh call id, so tests sharing one stack stay apart."""
+
+    def build(name: str, call_id: str) -> bytes:
+        body = json.loads(samples[name])
+        if "payload" in body:
+            body["payload"]["call"]["id"] = call_id
+        else:
+            body["session_id"] = call_id
+        return json.dumps(body, indent=2).encode() + b"\n"
+
+    return build
 
 
 @pytest.fixture(scope="module")

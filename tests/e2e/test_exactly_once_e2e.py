@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,15 +24,6 @@ ACTING = {
 FAULTY_OPERATION = {"planyo": "modify_reservation", "bookingmood": "update_calendar_events", "billit": "create_party"}
 
 
-def _rekeyed(samples: dict[str, bytes], name: str, call_id: str) -> bytes:
-    body = json.loads(samples[name])
-    if "payload" in body:
-        body["payload"]["call"]["id"] = call_id
-    else:
-        body["session_id"] = call_id
-    return json.dumps(body).encode()
-
-
 def _reset(stack: Any) -> None:
     for sandbox in stack.sandboxes.values():
         sandbox.reset()
@@ -50,12 +42,12 @@ def _messages_for(stack: Any, call_id: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("sample", sorted(ACTING))
 def test_five_deliveries_make_one_side_effect_and_one_notification(
-    stack: Any, samples: dict[str, bytes], sample: str
+    stack: Any, rekeyed: Callable[[str, str], bytes], sample: str
 ) -> None:
     _reset(stack)
     tool, operation = ACTING[sample]
     call_id = f"call_five_{tool}"
-    answers = _deliver(stack, _rekeyed(samples, sample, call_id), times=5)
+    answers = _deliver(stack, rekeyed(sample, call_id), times=5)
     assert set(answers) <= {200, 202} and 202 in answers
     sfn = stack.client("stepfunctions")
     executions = sfn.list_executions(stateMachineArn=stack.state_machine_arn)["executions"]
@@ -69,14 +61,14 @@ def test_five_deliveries_make_one_side_effect_and_one_notification(
 
 @pytest.mark.parametrize("sample", sorted(ACTING))
 def test_a_partner_failing_the_first_two_attempts_still_gets_exactly_one_write(
-    stack: Any, samples: dict[str, bytes], sample: str
+    stack: Any, rekeyed: Callable[[str, str], bytes], sample: str
 ) -> None:
     _reset(stack)
     tool, operation = ACTING[sample]
     call_id = f"call_flaky_{tool}"
     stack.sandboxes[tool].inject(FaultPlan(first_n=2, kinds=("5xx",), only_operations=(FAULTY_OPERATION[tool],)))
     try:
-        assert _deliver(stack, _rekeyed(samples, sample, call_id), times=1) == [202]
+        assert _deliver(stack, rekeyed(sample, call_id), times=1) == [202]
         view = wait_settled(stack, [call_id], timeout=90)[call_id]
     finally:
         stack.sandboxes[tool].inject(None)
@@ -86,11 +78,13 @@ def test_a_partner_failing_the_first_two_attempts_still_gets_exactly_one_write(
     assert len(_messages_for(stack, call_id)) == 1
 
 
-def test_the_call_record_shows_each_action_with_the_partner_record(stack: Any, samples: dict[str, bytes]) -> None:
+def test_the_call_record_shows_each_action_with_the_partner_record(
+    stack: Any, rekeyed: Callable[[str, str], bytes]
+) -> None:
     _reset(stack)
     call_id = "call_record_actions"
     sample = "variant-a_call-ended_completed_inbound_reschedule-booking.json"
-    _deliver(stack, _rekeyed(samples, sample, call_id), times=1)
+    _deliver(stack, rekeyed(sample, call_id), times=1)
     wait_settled(stack, [call_id], timeout=60)
     item = stack.client("dynamodb").get_item(
         TableName=stack.physical("HandoffTable"), Key={"pk": {"S": f"CALL#{call_id}"}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,16 +17,6 @@ from handoff_dev.demo import wait_settled
 pytestmark = pytest.mark.e2e
 
 RESCHEDULE = "variant-a_call-ended_completed_inbound_reschedule-booking.json"
-
-
-def _body(samples: dict[str, bytes], name: str, call_id: str) -> bytes:
-    """A sample body re-keyed to a fresh call id, so tests in one stack stay apart."""
-    body = json.loads(samples[name])
-    if "payload" in body:
-        body["payload"]["call"]["id"] = call_id
-    else:
-        body["session_id"] = call_id
-    return json.dumps(body, indent=2).encode() + b"\n"
 
 
 def _post(stack: Any, body: bytes, secret: str | None, header: str = "X-DialNexa-Signature") -> requests.Response:
@@ -47,8 +38,8 @@ def _record(stack: Any, call_id: str) -> dict[str, Any] | None:
     return item.get("Item")
 
 
-def test_the_same_signed_body_twice_starts_one_execution(stack: Any, samples: dict[str, bytes]) -> None:
-    body = _body(samples, RESCHEDULE, "call_dup_twice")
+def test_the_same_signed_body_twice_starts_one_execution(stack: Any, rekeyed: Callable[[str, str], bytes]) -> None:
+    body = rekeyed(RESCHEDULE, "call_dup_twice")
     first = _post(stack, body, stack.options.webhook_secret)
     second = _post(stack, body, stack.options.webhook_secret)
     assert (first.status_code, first.json()["status"]) == (202, "started")
@@ -56,8 +47,8 @@ def test_the_same_signed_body_twice_starts_one_execution(stack: Any, samples: di
     assert len(_executions_named(stack, "call_dup_twice")) == 1
 
 
-def test_a_wrong_signature_gets_401_and_writes_nothing(stack: Any, samples: dict[str, bytes]) -> None:
-    body = _body(samples, RESCHEDULE, "call_forged")
+def test_a_wrong_signature_gets_401_and_writes_nothing(stack: Any, rekeyed: Callable[[str, str], bytes]) -> None:
+    body = rekeyed(RESCHEDULE, "call_forged")
     answer = _post(stack, body, "whsec_not_the_secret")
     assert answer.status_code == 401
     assert answer.json()["detail"] == "signature mismatch"
@@ -65,15 +56,15 @@ def test_a_wrong_signature_gets_401_and_writes_nothing(stack: Any, samples: dict
     assert _executions_named(stack, "call_forged") == []
 
 
-def test_an_unsigned_body_gets_401_naming_the_missing_header(stack: Any, samples: dict[str, bytes]) -> None:
-    answer = _post(stack, _body(samples, RESCHEDULE, "call_unsigned"), None)
+def test_an_unsigned_body_gets_401_naming_the_missing_header(stack: Any, rekeyed: Callable[[str, str], bytes]) -> None:
+    answer = _post(stack, rekeyed(RESCHEDULE, "call_unsigned"), None)
     assert answer.status_code == 401
     assert "missing" in answer.json()["detail"]
     assert _record(stack, "call_unsigned") is None
 
 
-def test_a_body_signed_with_the_previous_secret_is_accepted(stack: Any, samples: dict[str, bytes]) -> None:
-    body = _body(samples, RESCHEDULE, "call_prev_secret")
+def test_a_body_signed_with_the_previous_secret_is_accepted(stack: Any, rekeyed: Callable[[str, str], bytes]) -> None:
+    body = rekeyed(RESCHEDULE, "call_prev_secret")
     answer = _post(stack, body, stack.options.previous_webhook_secret, header="x-nexa-signature")
     assert answer.status_code == 202
 
@@ -152,16 +143,20 @@ def _record_without_start(stack: Any, call_id: str, body: bytes, age_seconds: in
     )
 
 
-def test_a_call_recorded_but_not_started_is_started_by_the_next_delivery(stack: Any, samples: dict[str, bytes]) -> None:
-    body = _body(samples, RESCHEDULE, "call_crashed_1")
+def test_a_call_recorded_but_not_started_is_started_by_the_next_delivery(
+    stack: Any, rekeyed: Callable[[str, str], bytes]
+) -> None:
+    body = rekeyed(RESCHEDULE, "call_crashed_1")
     _record_without_start(stack, "call_crashed_1", body)
     answer = _post(stack, body, stack.options.webhook_secret)
     assert (answer.status_code, answer.json()["status"]) == (202, "started_on_redelivery")
     assert len(_executions_named(stack, "call_crashed_1")) == 1
 
 
-def test_the_scheduled_sweep_starts_a_call_recorded_but_not_started(stack: Any, samples: dict[str, bytes]) -> None:
-    body = _body(samples, RESCHEDULE, "call_crashed_2")
+def test_the_scheduled_sweep_starts_a_call_recorded_but_not_started(
+    stack: Any, rekeyed: Callable[[str, str], bytes]
+) -> None:
+    body = rekeyed(RESCHEDULE, "call_crashed_2")
     _record_without_start(stack, "call_crashed_2", body, age_seconds=600)
     result = stack.scheduler.fire(stack.physical("IngestFunction"))
     assert "call_crashed_2" in result["started"]
@@ -170,8 +165,8 @@ def test_the_scheduled_sweep_starts_a_call_recorded_but_not_started(stack: Any, 
     assert record is not None and "pending_start" not in record
 
 
-def test_an_accepted_call_reaches_a_terminal_or_waiting_state(stack: Any, samples: dict[str, bytes]) -> None:
-    body = _body(samples, RESCHEDULE, "call_settles")
+def test_an_accepted_call_reaches_a_terminal_or_waiting_state(stack: Any, rekeyed: Callable[[str, str], bytes]) -> None:
+    body = rekeyed(RESCHEDULE, "call_settles")
     assert _post(stack, body, stack.options.webhook_secret).status_code == 202
     views = wait_settled(stack, ["call_settles"], timeout=30)
     assert views["call_settles"].settled
