@@ -170,3 +170,24 @@ def test_an_accepted_call_reaches_a_terminal_or_waiting_state(stack: Any, rekeye
     assert _post(stack, body, stack.options.webhook_secret).status_code == 202
     views = wait_settled(stack, ["call_settles"], timeout=30)
     assert views["call_settles"].settled
+
+
+def test_executions_list_and_show_read_the_endpoint_they_are_pointed_at(
+    stack: Any, rekeyed: Callable[[str, str], bytes]
+) -> None:
+    from typer.testing import CliRunner
+
+    from handoff_dev.cli import app
+
+    assert _post(stack, rekeyed(RESCHEDULE, "call_cli_listed"), stack.options.webhook_secret).status_code == 202
+    wait_settled(stack, ["call_cli_listed"], timeout=30)
+    runner = CliRunner()
+    listed = runner.invoke(app, ["executions", "list", "--json", "--endpoint-url", stack.aws_endpoint])
+    assert listed.exit_code == 0, listed.stdout
+    assert "call_cli_listed" in {row["call_id"] for row in json.loads(listed.stdout)}
+    shown = runner.invoke(
+        app, ["executions", "show", "call_cli_listed", "--json", "--endpoint-url", stack.aws_endpoint]
+    )
+    assert shown.exit_code == 0, shown.stdout
+    steps = [step["state"] for step in json.loads(shown.stdout)["steps"]]
+    assert steps[:4] == ["Resume", "NeedsAnalysisWait", "Match", "Route"]

@@ -10,6 +10,7 @@ dead-letter queue, so no notification is lost silently.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,11 +33,13 @@ from handoff.models import (
     Tool,
     Urgency,
 )
-from handoff.notify.message import Notice, ReviewInfo, slack_message
+from handoff.notify.message import Notice, ReviewInfo, email_message, slack_message
 
 logger = Logger(child=True)
 
 NOTIFY_KEY_PREFIX = "handoff.notify.v1"
+EMAIL_KEY_PREFIX = "handoff.notify.email.v1"
+EMAIL_FROM_ENV = "HANDOFF_NOTIFY_EMAIL_FROM"
 NOTIFY_WINDOW_SECONDS = 30 * 24 * 3600
 ALWAYS_TOLD = {
     OutcomeKind.HANDED_OFF,
@@ -55,6 +58,7 @@ class Delivery:
     posted: bool
     channel: str | None
     reason: str = ""
+    emailed: str | None = None
 
 
 def partner_notice(detail: dict[str, Any]) -> Notice:
@@ -147,18 +151,18 @@ def deliver(
     call_id = notice.call_id
     if not should_tell(outcome, notice):
         return Delivery(call_id, outcome.value, False, None, "nothing to tell: no follow-up owner")
-    slack = connector_for(Tool.SLACK)
-    if slack is None:
-        logger.warning("slack is not configured; outcome not posted", extra={"call_id": call_id, "outcome": outcome})
-        return Delivery(call_id, outcome.value, False, None, "slack not configured")
-    message = slack_message(notice)
-
     config = IdempotencyConfig(expires_after_seconds=NOTIFY_WINDOW_SECONDS, raise_on_no_idempotency_key=True)
     if lambda_context is not None:
         config.register_lambda_context(lambda_context)
     persistence = DynamoDBPersistenceLayer(
         table_name=table_name, key_attr="pk", expiry_attr="expires_at", boto3_client=aws.client("dynamodb")
     )
+    emailed = _email_owner(notice, outcome, config, table_name)
+    slack = connector_for(Tool.SLACK)
+    if slack is None:
+        logger.warning("slack is not configured; outcome not posted", extra={"call_id": call_id, "outcome": outcome})
+        return Delivery(call_id, outcome.value, False, None, "slack not configured", emailed=emailed)
+    message = slack_message(notice)
 
     @idempotent_function(  # type: ignore[untyped-decorator]
         data_keyword_argument="notification",
@@ -192,7 +196,37 @@ def deliver(
 
     answer = post_once(notification={"call_id": call_id, "outcome": outcome.value})
     logger.info("owner told", extra={"call_id": call_id, "outcome": outcome, "channel": message.channel})
-    return Delivery(call_id, outcome.value, bool(answer.get("posted")), answer.get("channel"))
+    return Delivery(call_id, outcome.value, bool(answer.get("posted")), answer.get("channel"), emailed=emailed)
+
+
+def _email_owner(notice: Notice, outcome: OutcomeKind, config: IdempotencyConfig, table_name: str) -> str | None:
+    """The optional e-mail through SES, once per (call, outcome): only with a sender configured
+    (``HANDOFF_NOTIFY_EMAIL_FROM``) and an owner e-mail in the routing policy."""
+    sender = os.environ.get(EMAIL_FROM_ENV, "").strip()
+    recipient = notice.decision.owner.email
+    if not sender or not recipient:
+        return None
+    subject, body = email_message(notice)
+    persistence = DynamoDBPersistenceLayer(
+        table_name=table_name, key_attr="pk", expiry_attr="expires_at", boto3_client=aws.client("dynamodb")
+    )
+
+    @idempotent_function(  # type: ignore[untyped-decorator]
+        data_keyword_argument="notification",
+        persistence_store=persistence,
+        config=config,
+        key_prefix=EMAIL_KEY_PREFIX,
+    )
+    def send_once(notification: dict[str, str]) -> dict[str, str]:
+        aws.client("ses").send_email(
+            Source=sender,
+            Destination={"ToAddresses": [recipient]},
+            Message={"Subject": {"Data": subject}, "Body": {"Text": {"Data": body}}},
+        )
+        return {"to": recipient}
+
+    send_once(notification={"call_id": notice.call_id, "outcome": outcome.value})
+    return recipient
 
 
 def _fallback_decision(state: PipelineState, outcome: OutcomeKind) -> RouteDecision:
