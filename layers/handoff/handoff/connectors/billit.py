@@ -10,9 +10,9 @@ create a second party.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -20,15 +20,13 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
-    SecretStr,
     field_validator,
     model_validator,
 )
 from stdnum.eu import vat as eu_vat
 
-from handoff.connectors.base import HealthReport, PartnerModel, validated_settings
-from handoff.connectors.errors import AuthError, ConflictError, ConnectorError, NotFoundError, RejectedInputError
-from handoff.connectors.http import HttpClient, RetryPolicy
+from handoff.connectors.base import BaseConnector, PartnerModel, PartnerSettings, Probe, Secret
+from handoff.connectors.errors import AuthError, ConflictError, NotFoundError, RejectedInputError
 from handoff.models import Tool
 
 TOOL = Tool.BILLIT
@@ -90,22 +88,13 @@ def _odata_literal(value: str) -> str:
 # ---------------------------------------------------------------------------
 # Handoff-side models
 # ---------------------------------------------------------------------------
-class Settings(BaseModel):
+class Settings(PartnerSettings):
     """The ``billit`` block of the partner secret."""
 
-    model_config = ConfigDict(extra="ignore")
-
     base_url: str = DEFAULT_BASE_URL
-    api_key: SecretStr
+    api_key: Secret
     party_id: int | None = Field(default=None, ge=1)
     context_party_id: int | None = Field(default=None, ge=1)
-
-    @field_validator("api_key")
-    @classmethod
-    def _key_not_blank(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("api_key is empty")
-        return value
 
 
 class BillitCustomer(PartnerModel):
@@ -230,71 +219,32 @@ def _diff(existing: BillitCustomer, wanted: CustomerFields) -> CustomerChanges |
     return CustomerChanges(**changed) if changed else None
 
 
-def settings_from_config(config: Mapping[str, Any]) -> Settings:
-    return validated_settings(Settings, config, TOOL)
-
-
 # ---------------------------------------------------------------------------
 # The connector
 # ---------------------------------------------------------------------------
-class BillitConnector:
+class BillitConnector(BaseConnector[Settings]):
     """Typed Billit customer operations over the shared HTTP layer."""
 
     TOOL: ClassVar[Tool] = TOOL
+    SETTINGS = Settings
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-        read_timeout: float | None = None,
-    ) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(settings, **options)
         headers = {"ApiKey": settings.api_key.get_secret_value(), "Accept": "application/json"}
         if settings.party_id is not None:
             headers["PartyID"] = str(settings.party_id)
         if settings.context_party_id is not None:
             headers["ContextPartyID"] = str(settings.context_party_id)
-        overrides: dict[str, Any] = {"retry": retry, "sleep": sleep, "read_timeout": read_timeout}
-        self._http = HttpClient(
-            tool=TOOL,
-            base_url=settings.base_url,
-            secrets=(settings.api_key.get_secret_value(),),
-            default_headers=headers,
-            **{k: v for k, v in overrides.items() if v is not None},
-        )
+        self._http = self.http_client(secrets=(settings.api_key.get_secret_value(),), headers=headers)
 
-    @classmethod
-    def from_config(
-        cls,
-        config: dict[str, Any],
-        *,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-        read_timeout: float | None = None,
-    ) -> Self:
-        return cls(settings_from_config(config), retry=retry, sleep=sleep, read_timeout=read_timeout)
-
-    # -- health ------------------------------------------------------------------
-    def check(self) -> HealthReport:
-        """Reachable and authenticated: ``accountInformation`` answers and lists our company."""
-        try:
-            info = self._http.request("GET", "/v1/account/accountInformation").json()
-        except AuthError as exc:
-            return HealthReport(tool=TOOL, reachable=True, authenticated=False, detail=str(exc))
-        except ConnectorError as exc:
-            return HealthReport(tool=TOOL, reachable=False, authenticated=False, detail=str(exc))
+    def _probe(self) -> Probe:
+        """``accountInformation`` answers and lists the configured company."""
+        info = self._http.request("GET", "/v1/account/accountInformation").json()
         companies = info.get("Companies") if isinstance(info, Mapping) else None
         ids = {c.get("PartyID") for c in companies or [] if isinstance(c, Mapping)}
         if self.settings.party_id is not None and self.settings.party_id not in ids:
-            return HealthReport(
-                tool=TOOL,
-                reachable=True,
-                authenticated=False,
-                detail=f"configured PartyID {self.settings.party_id} is not among the account's companies",
-            )
-        return HealthReport(tool=TOOL, reachable=True, authenticated=True, detail=f"{len(ids)} company(ies)")
+            raise AuthError(TOOL, f"configured PartyID {self.settings.party_id} is not among the account's companies")
+        return Probe(detail=f"{len(ids)} company(ies)")
 
     # -- reads -------------------------------------------------------------------
     def get_customer(self, customer_id: int) -> BillitCustomer:

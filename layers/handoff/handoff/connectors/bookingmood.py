@@ -14,14 +14,14 @@ appended, never replaced, and a note already present is not written twice.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, field_validator
 
-from handoff.connectors.base import HealthReport, PartnerModel, validated_settings
+from handoff.connectors.base import BaseConnector, FrozenPartnerModel, PartnerSettings, Probe, Secret
 from handoff.connectors.errors import (
     AuthError,
     ConflictError,
@@ -29,7 +29,7 @@ from handoff.connectors.errors import (
     NotFoundError,
     RejectedInputError,
 )
-from handoff.connectors.http import NO_RETRY, HttpClient, RetryPolicy
+from handoff.connectors.http import NO_RETRY, RetryPolicy
 from handoff.models import Tool
 
 # UNCONFIRMED facts from the reference page that this module relies on (README lists them).
@@ -152,20 +152,15 @@ def require_id_filter(filters: Mapping[str, Any]) -> None:
 # --------------------------------------------------------------------------------------------
 # Configuration and models (Handoff names)
 # --------------------------------------------------------------------------------------------
-class Settings(BaseModel):
+class Settings(PartnerSettings):
     """The ``bookingmood`` block of the partner secret."""
 
-    model_config = ConfigDict(extra="ignore")
-
     base_url: str = DEFAULT_BASE_URL
-    api_key: SecretStr = Field(min_length=8)
+    api_key: Secret = Field(min_length=8)
     organization_id: str | None = None
-    connect_timeout: float = Field(default=3.05, gt=0)
-    read_timeout: float = Field(default=10.0, gt=0)
 
 
-class _Model(PartnerModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+_Model = FrozenPartnerModel
 
 
 T = TypeVar("T")
@@ -355,58 +350,23 @@ class WidgetListing(_Model):
 # --------------------------------------------------------------------------------------------
 # Connector
 # --------------------------------------------------------------------------------------------
-class BookingmoodConnector:
+class BookingmoodConnector(BaseConnector[Settings]):
     """Typed operations on one Bookingmood organization."""
 
     TOOL: ClassVar[Tool] = Tool.BOOKINGMOOD
+    SETTINGS = Settings
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-        session: requests.Session | None = None,
-    ) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(settings, **options)
         key = settings.api_key.get_secret_value()
-        self._http = HttpClient(
-            tool=self.TOOL.value,
-            base_url=settings.base_url,
-            secrets=(key,),
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-            retry=retry or RetryPolicy(),
-            default_headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
-            session=session or requests.Session(),
-        )
-        if sleep is not None:
-            self._http.sleep = sleep
+        headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+        self._http = self.http_client(secrets=(key,), headers=headers)
         self._organization_id = settings.organization_id
 
-    @classmethod
-    def from_config(
-        cls,
-        config: dict[str, Any],
-        *,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> Self:
-        """Build from the partner secret block; a bad block is a configuration error (no values echoed)."""
-        settings = validated_settings(Settings, config, cls.TOOL.value)
-        return cls(settings, retry=retry, sleep=sleep)
-
-    # -- health ------------------------------------------------------------------------------
-    def check(self) -> HealthReport:
+    def _probe(self) -> Probe:
         """``GET /products?limit=1``: the cheap credential test Bookingmood's own Zapier app uses."""
-        try:
-            self._get("products", {"select": "id", "limit": 1}, retry=NO_RETRY)
-        except AuthError as exc:
-            return HealthReport(tool=self.TOOL, reachable=True, authenticated=False, detail=str(exc))
-        except ConnectorError as exc:
-            reachable = exc.status is not None  # the server answered, just not with rows
-            return HealthReport(tool=self.TOOL, reachable=reachable, authenticated=False, detail=str(exc))
-        return HealthReport(tool=self.TOOL, reachable=True, authenticated=True, detail="no quota reported")
+        self._get("products", {"select": "id", "limit": 1}, retry=NO_RETRY)
+        return Probe(detail="no quota reported")
 
     # -- contacts ----------------------------------------------------------------------------
     def find_contacts(self, query: ContactQuery) -> Page[Contact]:

@@ -12,15 +12,15 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal, Self, cast
+from typing import Any, ClassVar, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from handoff.connectors.base import HealthReport, PartnerModel, validated_settings
+from handoff.connectors.base import BaseConnector, PartnerModel, PartnerSettings, Probe, Secret, parse_datetime
 from handoff.connectors.errors import AuthError, ConnectorError, RejectedInputError
-from handoff.connectors.http import NO_RETRY, HttpClient, RetryPolicy
+from handoff.connectors.http import NO_RETRY
 from handoff.models import Tool
 
 TOOL = Tool.OCRWEBSERVICE
@@ -86,15 +86,7 @@ def parse_us_datetime(value: Any) -> datetime | None:
     text = str(value or "").strip()
     if not text:
         return None
-    for fmt in (US_DATETIME, US_DATE, "%m/%d/%Y %H:%M:%S"):
-        try:
-            return datetime.strptime(text, fmt)
-        except ValueError:
-            pass
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
+    return parse_datetime(text, (US_DATETIME, US_DATE, "%m/%d/%Y %H:%M:%S"))
 
 
 def mask(secret: str) -> str:
@@ -121,22 +113,13 @@ def safe_output_url(value: Any) -> str | None:
 # ---------------------------------------------------------------------------
 # Handoff-side models
 # ---------------------------------------------------------------------------
-class Settings(BaseModel):
+class Settings(PartnerSettings):
     """The ``ocrwebservice`` block of the partner secret."""
-
-    model_config = ConfigDict(extra="ignore")
 
     base_url: str = DEFAULT_BASE_URL
     user_name: str = Field(min_length=1)
-    license_code: SecretStr
+    license_code: Secret
     process_timeout: float = Field(default=PROCESS_TIMEOUT_SECONDS, gt=0)
-
-    @field_validator("license_code")
-    @classmethod
-    def _code_not_blank(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("license_code is empty")
-        return value
 
 
 class AccountInformation(PartnerModel):
@@ -257,51 +240,25 @@ def _classify(where: str) -> Callable[[requests.Response], ConnectorError | None
     return classify
 
 
-def settings_from_config(config: Mapping[str, Any]) -> Settings:
-    return validated_settings(Settings, config, TOOL)
-
-
 # ---------------------------------------------------------------------------
 # The connector
 # ---------------------------------------------------------------------------
-class OcrWebServiceConnector:
+class OcrWebServiceConnector(BaseConnector[Settings]):
     """Typed OCR Web Service operations over the shared HTTP layer."""
 
     TOOL: ClassVar[Tool] = TOOL
+    SETTINGS = Settings
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-        read_timeout: float | None = None,
-    ) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(settings, **options)
         code = settings.license_code.get_secret_value()
         token = base64.b64encode(f"{settings.user_name}:{code}".encode()).decode()
-        common: dict[str, Any] = {
-            "tool": TOOL,
-            "base_url": settings.base_url,
-            "secrets": (code, token),
-            "default_headers": {"Accept": "application/json"},
-            **{k: v for k, v in {"retry": retry, "sleep": sleep}.items() if v is not None},
-        }
-        quick: dict[str, Any] = {"read_timeout": read_timeout} if read_timeout else {}
-        self._http = HttpClient(**common, **quick)
-        self._process_http = HttpClient(**common, read_timeout=read_timeout or settings.process_timeout)
+        headers = {"Accept": "application/json"}
+        self._http = self.http_client(secrets=(code, token), headers=headers)
+        self._process_http = self.http_client(
+            secrets=(code, token), headers=headers, read_timeout=self.options.read_timeout or settings.process_timeout
+        )
         self._auth = (settings.user_name, code)
-
-    @classmethod
-    def from_config(
-        cls,
-        config: dict[str, Any],
-        *,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-        read_timeout: float | None = None,
-    ) -> Self:
-        return cls(settings_from_config(config), retry=retry, sleep=sleep, read_timeout=read_timeout)
 
     @staticmethod
     def _payment_required(response: requests.Response, where: str) -> None:
@@ -354,17 +311,12 @@ class OcrWebServiceConnector:
         return document_from_partner(response.json())
 
     # -- health ----------------------------------------------------------------------
-    def check(self) -> HealthReport:
-        """Reachable and authenticated through getAccountInformation; quota as pages left/max."""
-        try:
-            info = self.get_account_information()
-        except AuthError as exc:
-            return HealthReport(tool=TOOL, reachable=True, authenticated=False, detail=str(exc))
-        except ConnectorError as exc:
-            return HealthReport(tool=TOOL, reachable=False, authenticated=False, detail=str(exc))
+    def _probe(self) -> Probe:
+        """getAccountInformation answers; the quota is pages left/max."""
+        info = self.get_account_information()
         parts = [f"plan {info.plan or 'unknown'}"]
         if info.expires_on:
             parts.append(f"expires {info.expires_on.isoformat()}")
         if info.available_pages <= 0:
             parts.append("no pages left")
-        return HealthReport(tool=TOOL, reachable=True, authenticated=True, quota=info.quota, detail=", ".join(parts))
+        return Probe(detail=", ".join(parts), quota=info.quota)

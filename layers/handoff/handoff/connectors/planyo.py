@@ -20,14 +20,14 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import IntFlag, StrEnum
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import phonenumbers
 import requests
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, field_validator
 
-from handoff.connectors.base import HealthReport, PartnerModel, validated_settings
+from handoff.connectors.base import BaseConnector, PartnerModel, PartnerSettings, Probe, Secret, parse_datetime
 from handoff.connectors.errors import (
     AuthError,
     ConflictError,
@@ -36,7 +36,7 @@ from handoff.connectors.errors import (
     RejectedInputError,
     RetryableError,
 )
-from handoff.connectors.http import NO_RETRY, HttpClient, RetryPolicy
+from handoff.connectors.http import NO_RETRY, RetryPolicy
 from handoff.models import Tool
 
 TOOL = Tool.PLANYO
@@ -218,24 +218,15 @@ def reservation_id_from_reference(reference: str | int) -> int | None:
 # ---------------------------------------------------------------------------
 # Handoff-side models
 # ---------------------------------------------------------------------------
-class Settings(BaseModel):
+class Settings(PartnerSettings):
     """The ``planyo`` block of the partner secret."""
 
-    model_config = ConfigDict(extra="ignore")
-
     base_url: str = DEFAULT_BASE_URL
-    api_key: SecretStr
+    api_key: Secret
     hash_secret: SecretStr | None = None
     site_id: int | None = None
     language: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     site_timezone: str | None = None
-
-    @field_validator("api_key")
-    @classmethod
-    def _key_not_blank(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("api_key is empty")
-        return value
 
     @field_validator("site_timezone")
     @classmethod
@@ -444,15 +435,7 @@ def parse_planyo_time(value: Any) -> datetime | None:
     if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
         return datetime.fromtimestamp(int(value))
     text = str(value).strip()
-    for fmt in (PLANYO_DATETIME, "%Y-%m-%d %H:%M", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(text, fmt)
-        except ValueError:
-            pass
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
+    return parse_datetime(text, (PLANYO_DATETIME, "%Y-%m-%d %H:%M", "%Y-%m-%d"))
 
 
 def _money(value: Any) -> Decimal | None:
@@ -581,51 +564,22 @@ def _form_value(value: Any) -> str:
     return str(value)
 
 
-def settings_from_config(config: Mapping[str, Any]) -> Settings:
-    return validated_settings(Settings, config, TOOL)
-
-
 # ---------------------------------------------------------------------------
 # The connector
 # ---------------------------------------------------------------------------
-class PlanyoConnector:
+class PlanyoConnector(BaseConnector[Settings]):
     """Typed Planyo operations over the shared HTTP layer."""
 
     TOOL: ClassVar[Tool] = TOOL
+    SETTINGS = Settings
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-        read_timeout: float | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time, **options: Any) -> None:
+        super().__init__(settings, **options)
         secrets = [settings.api_key.get_secret_value()]
         if settings.hash_secret is not None:
             secrets.append(settings.hash_secret.get_secret_value())
-        overrides: dict[str, Any] = {"retry": retry, "sleep": sleep, "read_timeout": read_timeout}
-        self._http = HttpClient(
-            tool=TOOL,
-            base_url=settings.base_url,
-            secrets=tuple(secrets),
-            default_headers={"Accept": "application/json"},
-            **{k: v for k, v in overrides.items() if v is not None},
-        )
+        self._http = self.http_client(secrets=secrets, headers={"Accept": "application/json"})
         self._clock = clock
-
-    @classmethod
-    def from_config(
-        cls,
-        config: dict[str, Any],
-        *,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-        read_timeout: float | None = None,
-    ) -> Self:
-        return cls(settings_from_config(config), retry=retry, sleep=sleep, read_timeout=read_timeout)
 
     # -- plumbing ------------------------------------------------------------
     def _call(self, method: str, params: Mapping[str, Any] | None = None, *, retry: RetryPolicy | None = None) -> Any:
@@ -659,19 +613,16 @@ class PlanyoConnector:
         return rid
 
     # -- health ----------------------------------------------------------------
-    def check(self) -> HealthReport:
-        """Reachable: ``api_test`` answers. Authenticated: a keyed read succeeds."""
-        try:
-            self._call("api_test")
-        except ConnectorError as exc:
-            return HealthReport(tool=TOOL, reachable=False, authenticated=False, detail=str(exc))
+    def _probe(self) -> Probe:
+        """``api_test`` answers (reachable), then a keyed read succeeds (authenticated)."""
+        self._call("api_test")
         try:
             self._call("list_users", {"page": 0, "page_size": 1})
-        except AuthError as exc:
-            return HealthReport(tool=TOOL, reachable=True, authenticated=False, detail=str(exc))
         except ConnectorError as exc:
-            return HealthReport(tool=TOOL, reachable=True, authenticated=False, detail=f"key check failed: {exc}")
-        return HealthReport(tool=TOOL, reachable=True, authenticated=True, detail="api_test and list_users ok")
+            if isinstance(exc, AuthError):
+                raise
+            raise AuthError(TOOL, f"key check failed: {exc}", status=exc.status or 200) from None
+        return Probe(detail="api_test and list_users ok")
 
     # -- users -------------------------------------------------------------------
     def get_user(self, *, email: str | None = None, user_id: int | None = None) -> PlanyoUser:

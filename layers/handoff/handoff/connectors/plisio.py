@@ -18,16 +18,16 @@ import hmac
 import html
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, field_validator
 
-from handoff.connectors.base import HealthReport, PartnerModel, validated_settings
+from handoff.connectors.base import BaseConnector, FrozenPartnerModel, PartnerSettings, Probe, Secret
 from handoff.connectors.errors import (
     AuthError,
     ConflictError,
@@ -36,7 +36,7 @@ from handoff.connectors.errors import (
     RejectedInputError,
     RetryableError,
 )
-from handoff.connectors.http import NO_RETRY, HttpClient, RetryPolicy
+from handoff.connectors.http import NO_RETRY, RetryPolicy
 from handoff.models import Tool
 
 # UNCONFIRMED facts from the reference page that this module relies on (README lists them).
@@ -189,19 +189,14 @@ def _is_json(body: bytes, content_type: str) -> bool:
 # --------------------------------------------------------------------------------------------
 # Configuration and models (Handoff names)
 # --------------------------------------------------------------------------------------------
-class Settings(BaseModel):
+class Settings(PartnerSettings):
     """The ``plisio`` block of the partner secret. ``api_key`` is the shop's secret key."""
 
-    model_config = ConfigDict(extra="ignore")
-
     base_url: str = DEFAULT_BASE_URL
-    api_key: SecretStr = Field(min_length=8)
-    connect_timeout: float = Field(default=3.05, gt=0)
-    read_timeout: float = Field(default=10.0, gt=0)
+    api_key: Secret = Field(min_length=8)
 
 
-class _Model(PartnerModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+_Model = FrozenPartnerModel
 
 
 def _epoch(value: Any) -> Any:
@@ -364,55 +359,21 @@ def _classify(response: requests.Response) -> ConnectorError | None:
 # --------------------------------------------------------------------------------------------
 # Connector
 # --------------------------------------------------------------------------------------------
-class PlisioConnector:
+class PlisioConnector(BaseConnector[Settings]):
     """Typed operations on one Plisio shop."""
 
     TOOL: ClassVar[Tool] = Tool.PLISIO
+    SETTINGS = Settings
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-        session: requests.Session | None = None,
-    ) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(settings, **options)
         self._key = settings.api_key.get_secret_value()
-        self._http = HttpClient(
-            tool=self.TOOL.value,
-            base_url=settings.base_url,
-            secrets=(self._key,),
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-            retry=retry or RetryPolicy(),
-            default_headers={"Accept": "application/json"},
-            session=session or requests.Session(),
-        )
-        if sleep is not None:
-            self._http.sleep = sleep
+        self._http = self.http_client(secrets=(self._key,), headers={"Accept": "application/json"})
 
-    @classmethod
-    def from_config(
-        cls,
-        config: dict[str, Any],
-        *,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> Self:
-        """Build from the partner secret block; a bad block is a configuration error (no values echoed)."""
-        settings = validated_settings(Settings, config, cls.TOOL.value)
-        return cls(settings, retry=retry, sleep=sleep)
-
-    def check(self) -> HealthReport:
+    def _probe(self) -> Probe:
         """``GET /operations?limit=1``: proves the key and the egress IP are accepted; no quota is reported."""
-        try:
-            self._data("operations", {"type": "invoice", "limit": 1}, retry=NO_RETRY)
-        except AuthError as exc:
-            return HealthReport(tool=self.TOOL, reachable=True, authenticated=False, detail=str(exc))
-        except ConnectorError as exc:
-            return HealthReport(tool=self.TOOL, reachable=exc.status is not None, authenticated=False, detail=str(exc))
-        return HealthReport(tool=self.TOOL, reachable=True, authenticated=True, detail="no quota reported")
+        self._data("operations", {"type": "invoice", "limit": 1}, retry=NO_RETRY)
+        return Probe(detail="no quota reported")
 
     # -- invoices ----------------------------------------------------------------------------
     def create_invoice(self, request: InvoiceRequest) -> Invoice:
