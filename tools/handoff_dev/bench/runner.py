@@ -20,7 +20,7 @@ from handoff_dev import cost
 from handoff_dev.bench import artifacts, coldstart, embedded, warm
 
 RESULTS = cost.RESULTS_FILE
-TARGETS = {"ingest_cold_start_ratio": 1.3, "ingest_warm_ratio": 1.5, "ack_p99_ms": 5000.0}
+TARGETS = {"ingest_cold_start_ratio": 1.3, "cold_start_ratio_max": 1.6, "ingest_warm_ratio": 1.5, "ack_p99_ms": 5000.0}
 
 
 def _figure(value: float, unit: str, **inputs: Any) -> dict[str, Any]:
@@ -38,22 +38,38 @@ def run(quick: bool = False) -> dict[str, Any]:
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
-    console.log("cold starts (fresh interpreters, interleaved with the floor)")
-    colds = coldstart.measure(runs=3 if quick else 5)
+    console.log("cold starts (Lambda-like: Python 3.13, the layer as sam build ships it, paired with the floor)")
+    like = coldstart.prepare()
+    if like.note:
+        console.log(f"[yellow]{like.note}")
+    colds = coldstart.measure(runs=3 if quick else 9, like=like)
     timings["cold_start_s"] = time.perf_counter() - t
     ingest_cold = next(c for c in colds if c.function == "ingest")
+    worst = max(colds, key=lambda c: c.ratio)
     results["ingest_cold_start_ratio"] = _figure(
         ingest_cold.ratio,
         "x floor",
+        ratio_min=round(ingest_cold.ratio_min, 3),
         median_ms=round(ingest_cold.median_ms, 1),
         floor_ms=round(ingest_cold.floor_ms, 1),
-        floor="fresh interpreter: import boto3 + boto3.client('dynamodb')",
-        measured="fresh interpreter: import functions/ingest/app.py + app.service() (its DynamoDB and SFN clients)",
+        floor="same environment: import boto3 + boto3.client('dynamodb')",
+        measured="functions/ingest/app.py imported beside the layer + app.service() (its DynamoDB and SFN clients)",
         runs=ingest_cold.runs,
+        environment=like.describe(),
         target=TARGETS["ingest_cold_start_ratio"],
     )
+    results["cold_start_ratio_max"] = _figure(
+        worst.ratio, "x floor", function=worst.function, ratio_min=round(worst.ratio_min, 3),
+        target=TARGETS["cold_start_ratio_max"],
+    )
     results["cold_start_ms"] = {
-        c.function: {"median_ms": round(c.median_ms, 1), "ratio": round(c.ratio, 2)} for c in colds
+        c.function: {
+            "median_ms": round(c.median_ms, 1),
+            "floor_ms": round(c.floor_ms, 1),
+            "ratio_median": round(c.ratio_median, 2),
+            "ratio_min": round(c.ratio_min, 2),
+        }
+        for c in colds
     }
 
     t = time.perf_counter()
@@ -210,7 +226,12 @@ def print_table(results: dict[str, Any], console: Console) -> None:
         target = figure.get("target")
         table.add_row(label, f"{figure['value']:.2f}{unit}", f"<= {target}" if target else "-", source(figure))
     for name, cold in results["cold_start_ms"].items():
-        table.add_row(f"  cold start {name}", f"{cold['median_ms']} ms", "-", f"{cold['ratio']}x floor")
+        table.add_row(
+            f"  cold start {name}",
+            f"{cold['median_ms']} ms",
+            "-",
+            f"{cold['ratio_median']}x floor (min {cold['ratio_min']}x, floor {cold['floor_ms']} ms)",
+        )
     for name, art in results["artifact_zip_mb"]["per_artifact"].items():
         table.add_row(f"  artifact {name}", f"{art['zipped_mb']:.3f} MB", "-", f"{art['unzipped_mb']} MB unzipped")
     for who, usd in results["cost_per_1000_calls_usd"]["hosted_per_1000_calls"].items():
