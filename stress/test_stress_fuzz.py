@@ -80,7 +80,8 @@ def _handle(body: bytes, headers: dict[str, str]) -> tuple[IngestAnswer, MemoryS
 def _names_the_problem(answer: IngestAnswer) -> None:
     assert answer.status < 500
     if answer.status >= 400:
-        assert isinstance(answer.body.get("error"), str) and answer.body["error"]
+        assert answer.body.get("status") == answer.status and answer.body["type"].startswith("urn:handoff:problem:")
+        assert isinstance(answer.body.get("title"), str) and answer.body["title"]
         assert isinstance(answer.body.get("detail"), str) and answer.body["detail"]
 
 

@@ -12,7 +12,6 @@ function keeps ``Tracing: Active``, so X-Ray still records each invocation.
 from __future__ import annotations
 
 import base64
-import json
 import time
 from typing import Any
 
@@ -24,6 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handoff.config import settings
 from handoff.ingest.service import IngestService, StepFunctionsStarter
+from handoff.problem import respond
 from handoff.redact import install_log_redaction, register_secret
 from handoff.store import DynamoCallStore
 
@@ -78,7 +78,7 @@ def dialnexa_webhook() -> Response[str]:
     raw = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
     answer = service().handle(raw, event.headers or {})
     metrics.add_metric(name=f"Webhook{answer.status}", unit=MetricUnit.Count, value=1)
-    return Response(status_code=answer.status, content_type="application/json", body=json.dumps(answer.body))
+    return respond(answer.status, answer.body)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -10,7 +10,6 @@ work happens behind the bus, so Planyo is answered at once.
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -21,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from handoff.partners.bus import EventBridgePublisher
 from handoff.partners.callback import accept_callback
 from handoff.partners.planyo_events import configured_callback_token
+from handoff.problem import respond
 from handoff.redact import install_log_redaction, register_secret
 
 logger = Logger()
@@ -60,13 +60,12 @@ def planyo_webhook(token: str) -> Response[str]:
         publisher=publisher(),
         bus_name=publisher().bus_name,
     )
-    logger.info(
-        "planyo callback", extra={"status": answer.status, **{k: v for k, v in answer.body.items() if k != "error"}}
-    )
     if answer.status >= 400:
-        logger.warning("planyo callback refused", extra={"status": answer.status, "reason": answer.body.get("error")})
+        logger.warning("planyo callback refused", extra={"status": answer.status, "reason": answer.body.get("detail")})
+    else:
+        logger.info("planyo callback", extra={"status": answer.status, **answer.body})
     metrics.add_metric(name=f"PlanyoCallback{answer.status}", unit=MetricUnit.Count, value=1)
-    return Response(status_code=answer.status, content_type="application/json", body=json.dumps(answer.body))
+    return respond(answer.status, answer.body)
 
 
 @logger.inject_lambda_context(clear_state=True)

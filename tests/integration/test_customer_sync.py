@@ -419,7 +419,13 @@ def test_partner_ingest_publishes_a_verified_callback_and_refuses_a_wrong_token(
     assert event["detail"]["reservation_id"] == 48213
     assert TOKEN not in json.dumps(event)
     bad = app.handler(http_event(TOKEN, b"reservation=1"), FakeContext())
-    assert (bad["statusCode"], json.loads(bad["body"])) == (400, {"error": "notification_type is missing"})
+    assert (bad["statusCode"], bad["headers"]["Content-Type"]) == (400, "application/problem+json")
+    assert json.loads(bad["body"]) == {
+        "type": "urn:handoff:problem:invalid-notification",
+        "title": "invalid notification",
+        "status": 400,
+        "detail": "notification_type is missing",
+    }
 
 
 def test_customer_sync_handler_syncs_from_the_bus_event(

@@ -265,7 +265,8 @@ def test_without_a_configured_token_every_callback_is_refused() -> None:
 def test_a_malformed_body_is_400_naming_the_problem() -> None:
     publisher = ListPublisher()
     answer = accept(TOKEN, form({"reservation": "1"}), publisher, expected_token=TOKEN)
-    assert (answer.status, answer.body, publisher.entries) == (400, {"error": "notification_type is missing"}, [])
+    assert (answer.status, answer.body["detail"], publisher.entries) == (400, "notification_type is missing", [])
+    assert answer.body["type"] == "urn:handoff:problem:invalid-notification"
 
 
 def test_an_oversized_body_is_413() -> None:

@@ -29,6 +29,7 @@ from handoff.ingest.envelope import (
 )
 from handoff.ingest.limits import MAX_BODY_BYTES
 from handoff.ingest.signature import verify
+from handoff.problem import problem
 from handoff.redact import redact_value
 from handoff.store import CallStore, StoredCall
 
@@ -63,23 +64,21 @@ class IngestService:
 
     def handle(self, raw: bytes, headers: Mapping[str, str]) -> IngestAnswer:
         if len(raw) > self.max_body_bytes:
-            return IngestAnswer(
-                413, _problem("body too large", f"limit is {self.max_body_bytes} bytes, got {len(raw)}")
-            )
+            return _refusal(413, "body too large", f"limit is {self.max_body_bytes} bytes, got {len(raw)}")
         check = verify(raw, headers, self.secrets(False))
         if not check.ok and check.reason == "signature mismatch":
             # The secret may have been rotated since we cached it: look once more.
             check = verify(raw, headers, self.secrets(True))
         if not check.ok:
             logger.warning("webhook rejected", extra={"reason": check.reason})
-            return IngestAnswer(401, _problem("unauthorized", check.reason))
+            return _refusal(401, "unauthorized", check.reason)
         try:
             envelope = parse_webhook(raw)
         except OversizedWebhook as exc:
-            return IngestAnswer(413, _problem("body too large", str(exc)))
+            return _refusal(413, "body too large", str(exc))
         except MalformedWebhook as exc:
             logger.warning("webhook malformed", extra={"reason": str(exc)})
-            return IngestAnswer(400, _problem("malformed webhook", str(exc)))
+            return _refusal(400, "malformed webhook", str(exc))
 
         if isinstance(envelope, Ping):
             return IngestAnswer(200, {"status": "verified"})
@@ -143,8 +142,9 @@ class IngestService:
         return started
 
 
-def _problem(title: str, detail: str) -> dict[str, Any]:
-    return {"error": title, "detail": detail}
+def _refusal(status: int, title: str, detail: str) -> IngestAnswer:
+    """A refused delivery, answered with the project's one problem shape (``handoff.problem``)."""
+    return IngestAnswer(status, problem(status, title, detail).body())
 
 
 class StepFunctionsStarter:

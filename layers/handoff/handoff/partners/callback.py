@@ -21,12 +21,18 @@ from handoff.partners.planyo_events import (
     parse_notification,
     token_matches,
 )
+from handoff.problem import problem
 
 
 @dataclass(frozen=True)
 class CallbackAnswer:
     status: int
     body: dict[str, Any] = field(default_factory=dict)
+
+
+def _refusal(status: int, title: str, detail: str) -> CallbackAnswer:
+    """A refused callback, in the project's one problem shape (``handoff.problem``)."""
+    return CallbackAnswer(status, problem(status, title, detail).body())
 
 
 def accept_callback(
@@ -42,22 +48,22 @@ def accept_callback(
 ) -> CallbackAnswer:
     """401 on a wrong token, 413/400 on a bad body, 200 ignored/accepted, 503 when the bus refuses."""
     if not expected_token:
-        return CallbackAnswer(503, {"error": "Planyo callbacks are not configured (no callback_token)"})
+        return _refusal(503, "not configured", "Planyo callbacks are not configured (no callback_token)")
     if not token_matches(token, expected_token):
-        return CallbackAnswer(401, {"error": "unknown callback token"})
+        return _refusal(401, "unauthorized", "unknown callback token")
     if len(body) > MAX_BODY_BYTES:
-        return CallbackAnswer(413, {"error": f"body is larger than {MAX_BODY_BYTES} bytes"})
+        return _refusal(413, "body too large", f"body is larger than {MAX_BODY_BYTES} bytes")
     try:
         notification = parse_notification(body, content_type, query, received_at=received_at)
     except InvalidNotification as exc:
-        return CallbackAnswer(400, {"error": str(exc)})
+        return _refusal(400, "invalid notification", str(exc))
     kind = detail_type(notification)
     if kind is None:
         return CallbackAnswer(200, {"status": "ignored", "notification_type": notification.notification_type})
     try:
         publisher.publish([event_entry(notification, bus_name)])
     except PublishFailed as exc:
-        return CallbackAnswer(503, {"error": f"could not publish: {exc}"})
+        return _refusal(503, "bus unavailable", f"could not publish: {exc}")
     return CallbackAnswer(
         200, {"status": "accepted", "detail_type": kind, "notification_type": notification.notification_type}
     )
