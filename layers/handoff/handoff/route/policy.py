@@ -211,6 +211,31 @@ class Links(PolicyModel):
         return value
 
 
+class SignalRule(PolicyModel):
+    """The intents that produce one kind of lifecycle signal."""
+
+    intents: list[str] = Field(default_factory=list)
+    allow_categories: list[str] = Field(default_factory=list)
+    """Sensitive categories that do not stop this signal (a return is about a refund by nature)."""
+
+
+class Signals(PolicyModel):
+    """Safe lifecycle signals for marketing (``call.lifecycle_signal``, handoff/events/signals.py).
+
+    Never for a call without a matched record, a billing intent or dispute, or one
+    routed as sensitive (a category the signal does not allow, a flag below).
+    """
+
+    product_interest: SignalRule = Field(default_factory=SignalRule)
+    return_outcome: SignalRule = Field(default_factory=SignalRule)
+    follow_up_need: SignalRule = Field(default_factory=SignalRule)
+    min_interest: Literal["weak", "moderate", "strong"] = "moderate"
+    never_with_flags: list[str] = Field(default_factory=list)
+    consent_fields: list[str] = Field(default_factory=list)
+    """Analysis fields read as the caller's marketing consent (UNCONFIRMED: DialNexa documents none;
+    a business adds one as a post-call analysis field)."""
+
+
 class Policy(PolicyModel):
     version: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}(\.\d+)?$")
     defaults: Defaults
@@ -225,6 +250,7 @@ class Policy(PolicyModel):
     rules: list[Rule] = Field(default_factory=list)
     no_contact: NoContact
     links: Links
+    signals: Signals = Field(default_factory=Signals)
 
     def resolve_intent(self, raw: object) -> tuple[str | None, str | None]:
         """(canonical intent, alias used) for the analysis intent; (None, cleaned) when unknown."""
@@ -346,10 +372,31 @@ def _cross_references(policy: Policy) -> Iterator[tuple[Loc, str]]:
                     ("rules", index, "when", "flags_any", j),
                     f"unknown flag {flag!r} (flags: {', '.join(sorted(flags))})",
                 )
+    yield from _signal_references(policy, categories, flags)
     names = [r.name for r in policy.rules]
     for index, name in enumerate(names):
         if names.index(name) != index:
             yield ("rules", index, "name"), f"duplicate rule name {name!r}"
+
+
+def _signal_references(policy: Policy, categories: set[str], flags: set[str]) -> Iterator[tuple[Loc, str]]:
+    """Signals name known intents, categories and flags, and never a billing intent or dispute."""
+    for kind in ("product_interest", "return_outcome", "follow_up_need"):
+        rule: SignalRule = getattr(policy.signals, kind)
+        for j, intent in enumerate(rule.intents):
+            intent_rule = policy.intents.get(intent)
+            if intent_rule is None:
+                yield ("signals", kind, "intents", j), f"unknown intent {intent!r}"
+            elif intent_rule.kind == "billing" or "dispute" in intent_rule.categories:
+                yield ("signals", kind, "intents", j), f"{intent!r} is billing: it never produces a signal"
+        for j, category in enumerate(rule.allow_categories):
+            if category not in categories:
+                yield ("signals", kind, "allow_categories", j), f"unknown sensitive category {category!r}"
+            elif category in ("dispute", "payment_details", "tax"):
+                yield ("signals", kind, "allow_categories", j), f"{category!r} calls never produce a signal"
+    for j, flag in enumerate(policy.signals.never_with_flags):
+        if flag not in flags:
+            yield ("signals", "never_with_flags", j), f"unknown flag {flag!r}"
 
 
 def parse_policy(text: str, source: str = "policy.yaml") -> Policy:
