@@ -214,7 +214,7 @@ def _template_environment() -> dict[str, dict[str, str]]:
         return {suffix: loader.construct_scalar(node)} if isinstance(node, yaml.ScalarNode) else None
 
     Loader.add_multi_constructor("!", tag)
-    template = yaml.load((PROJECT_ROOT / "template.yaml").read_text(), Loader=Loader)  # noqa: S506 - SafeLoader
+    template = yaml.load((PROJECT_ROOT / "template.yaml").read_text(), Loader=Loader)  # noqa: S506  # nosec B506 - a SafeLoader subclass
     defaults = {k: str(v.get("Default", "")) for k, v in (template.get("Parameters") or {}).items()}
 
     def value(key: str, raw: Any) -> str:
