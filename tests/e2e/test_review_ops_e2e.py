@@ -15,7 +15,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from handoff.review import REJECTED_ERROR
+from handoff.review.model import REJECTED_ERROR
 from handoff_dev import ops
 from handoff_dev.cli_ops import dlq_app, replay, review_app
 from handoff_dev.demo import wait_settled
@@ -166,7 +166,8 @@ def test_approving_with_a_different_record_resumes_the_call_and_acts_on_that_rec
     assert view.status == "SUCCEEDED" and "Act" in view.path and view.path[-1] == "HandedOff"
     assert view.output is not None
     review = view.output["review"]
-    assert (review["record_id"], review["reviewer"], review["note"]) == (other, "ana", "photo checked")
+    assert (review["record_id"], review["reviewer_name"], review["note"]) == (other, "ana", "photo checked")
+    assert review["reviewer"].startswith("arn:aws:"), "who decided is the AWS identity, not the name typed"
     assert view.output["act"] is not None
     _, rows, _ = _run(stack, "review", "list")
     assert "call_rv_approve" not in {r["call_id"] for r in rows}
@@ -230,9 +231,7 @@ def test_a_review_past_its_timeout_escalates_to_the_owner_and_the_dead_letter_qu
 # --------------------------------------------------------------------------- the decision route
 def _review_function(stack: Any) -> ModuleType:
     """functions/review/app.py with the environment the template gives it."""
-    os.environ["HANDOFF_REVIEW_QUEUE_URL"] = stack.physical("ReviewQueue")
-    os.environ["HANDOFF_STATE_MACHINE_ARN"] = stack.state_machine_arn
-    os.environ["HANDOFF_REVIEW_POLL_WAIT_SECONDS"] = "0"
+    os.environ["HANDOFF_TABLE"] = stack.physical("HandoffTable")
     from handoff.config import settings
 
     settings.cache_clear()
@@ -269,5 +268,6 @@ def test_the_decision_route_answers_400_naming_the_field_404_unknown_200_then_40
     status, answer = _post_decision(module, "call_rv_http", b'{"decision": "approve", "note": "ok"}')
     assert status == 200 and answer["outcome"]["reviewer"].endswith("user/approver")
     status, problem = _post_decision(module, "call_rv_http", b'{"decision": "approve"}')
-    assert status == 409 and problem["title"] == "ReviewAlreadyDecided"
+    assert status == 409 and problem["title"] == "already decided"
+    assert "already approved by arn:aws:iam::123456789012:user/approver at " in problem["detail"]
     assert _finished(stack, "call_rv_http").path[-1] == "HandedOff"

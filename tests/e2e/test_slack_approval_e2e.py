@@ -20,6 +20,9 @@ pytestmark = pytest.mark.e2e
 
 DAMAGED = "variant-a_call-ended_completed_inbound_damaged-item-transferred.json"
 ANA = {"id": "U0SANDBOXANA", "username": "ana", "name": "ana"}
+"""An approver of the damaged-item call's owning team in the routing policy (route/policy.yaml)."""
+BOB = {"id": "U0SANDBOXBOB", "username": "bob", "name": "bob"}
+"""In the workspace, named by no team's approvers."""
 
 
 def _post_call(stack: Any, samples: dict[str, bytes], call_id: str) -> None:
@@ -32,11 +35,13 @@ def _post_call(stack: Any, samples: dict[str, bytes], call_id: str) -> None:
     assert wait_settled(stack, [call_id])[call_id].waiting_for_review
 
 
-def _click(stack: Any, action_id: str, call_id: str, secret: str = SIGNING_SECRET) -> requests.Response:
+def _click(
+    stack: Any, action_id: str, call_id: str, secret: str = SIGNING_SECRET, user: dict[str, str] | None = None
+) -> requests.Response:
     """POST what Slack sends when a user clicks a button: a signed form with the block_actions payload."""
     payload = {
         "type": "block_actions",
-        "user": ANA,
+        "user": user or ANA,
         "actions": [{"action_id": action_id, "block_id": "handoff_review", "value": call_id, "type": "button"}],
     }
     body = urlencode({"payload": json.dumps(payload)}).encode()
@@ -101,7 +106,8 @@ def test_a_signed_approve_click_resumes_the_call_as_approved_by_the_slack_user(
     assert answer.json()["text"] == "Approved by ana (call call_slk_approve)"
     view = _finished(stack, "call_slk_approve")
     assert view.status == "SUCCEEDED" and "Act" in view.path and view.path[-1] == "HandedOff"
-    assert view.output is not None and view.output["review"]["reviewer"] == "slack:ana"
+    assert view.output is not None
+    assert (view.output["review"]["reviewer"], view.output["review"]["reviewer_name"]) == ("slack:U0SANDBOXANA", "ana")
 
 
 def test_a_second_click_is_answered_200_saying_it_was_already_decided(stack: Any, samples: dict[str, bytes]) -> None:
@@ -110,7 +116,7 @@ def test_a_second_click_is_answered_200_saying_it_was_already_decided(stack: Any
     _finished(stack, "call_slk_twice")
     again = _click(stack, ACTION_REJECT, "call_slk_twice")
     assert again.status_code == 200
-    assert "already approved by slack:ana" in again.json()["text"]
+    assert "already approved by ana (slack:U0SANDBOXANA) at " in again.json()["text"]
     assert _finished(stack, "call_slk_twice").path[-1] == "HandedOff"
 
 
@@ -130,3 +136,38 @@ def test_a_forged_click_gets_401_and_decides_nothing(stack: Any, samples: dict[s
     assert answer.status_code == 401
     assert "does not match" in answer.json()["detail"]
     assert _still_waiting(stack, "call_slk_forged")
+
+
+def test_a_click_from_someone_the_policy_does_not_name_is_refused_to_them_alone_and_changes_nothing(
+    stack: Any, samples: dict[str, bytes]
+) -> None:
+    _post_call(stack, samples, "call_slk_stranger")
+    answer = _click(stack, ACTION_APPROVE, "call_slk_stranger", user=BOB)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["response_type"] == "ephemeral" and body["replace_original"] is False
+    assert "you are not an approver for claims" in body["text"]
+    assert _still_waiting(stack, "call_slk_stranger")
+    assert _click(stack, ACTION_APPROVE, "call_slk_stranger").json()["text"].startswith("Approved by ana")
+
+
+def test_a_click_is_answered_within_slacks_three_seconds(stack: Any, samples: dict[str, bytes]) -> None:
+    _post_call(stack, samples, "call_slk_fast")
+    started = time.monotonic()
+    answer = _click(stack, ACTION_APPROVE, "call_slk_fast")
+    elapsed = time.monotonic() - started
+    assert answer.status_code == 200 and elapsed < 3.0, f"answered in {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize("payload", ["[" * 100_000 + "]" * 100_000, "x" * (2 * 1024 * 1024)])
+def test_a_nested_or_huge_signed_body_is_a_400_not_a_500(stack: Any, payload: str) -> None:
+    body = urlencode({"payload": payload}).encode()
+    stamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": signature(SIGNING_SECRET, stamp, body),
+    }
+    answer = requests.post(f"{stack.api_url}/slack/interactions", data=body, headers=headers, timeout=30)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["title"] == "invalid interaction"

@@ -1,4 +1,4 @@
-"""The review and dead-letter contracts: messages in, decisions out, history read, redrives planned. No AWS."""
+"""The review and dead-letter contracts: reviews recorded, decisions out, history read, redrives planned. No AWS."""
 
 from __future__ import annotations
 
@@ -7,26 +7,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from handoff.executions import redrive_execution_name
 from handoff.models import ReviewOutcome
-from handoff.review import (
+from handoff.review.history import status_from_history
+from handoff.review.model import (
     REJECTED_ERROR,
     Rejection,
     ReviewAlreadyDecided,
     ReviewDecision,
+    Reviewer,
     ReviewExpired,
-    ReviewRequest,
-    decide,
+    ReviewNotFound,
+    ReviewRecord,
     edit_problems,
-    redrive_execution_name,
-    status_from_history,
 )
 from handoff_dev.cli_ops import OpsFailure, pick_one
 from handoff_dev.ops_dlq import DeadLetter, ExecutionFact, plan_redrive, redrive_input
 from handoff_dev.ops_replay import parse_window
-from handoff_dev.ops_review import human_age, review_row
+from handoff_dev.ops_review import human_age
 
 NOW = datetime(2025, 6, 12, 10, 0, tzinfo=UTC)
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:handoff"
@@ -55,41 +55,36 @@ STATE: dict[str, Any] = {
 }
 
 
-def _message(body: dict[str, Any] | str, message_id: str = "m-1") -> dict[str, Any]:
-    text = body if isinstance(body, str) else json.dumps(body)
-    return {"MessageId": message_id, "ReceiptHandle": "rh-1", "Body": text}
+REQUESTED = datetime(2025, 6, 12, 9, 0, tzinfo=UTC)
+ANA = Reviewer("arn:aws:iam::123456789012:user/ana", "Ana")
 
 
-def _request(state: dict[str, Any] | None = None) -> ReviewRequest:
-    body = {"task_token": "tok", "execution_arn": EXEC, "requested_at": "2025-06-12T09:00:00Z", "state": state or STATE}
-    return ReviewRequest.from_message(_message(body))
+def _review(state: dict[str, Any] | None = None) -> ReviewRecord:
+    return ReviewRecord.from_state(EXEC, "tok", REQUESTED, state or STATE, default_timeout_seconds=86400)
 
 
-# --------------------------------------------------------------------------- the review message
-def test_a_review_message_from_the_state_machine_gives_call_reasons_owner_urgency_and_candidates() -> None:
-    request = _request()
-    assert (request.call_id, request.owner, request.urgency) == ("call_1", "Bookings", "high")
-    assert request.reasons == ["low confidence", "two reservations close together"]
-    assert [c.record_id for c in request.candidates] == ["48213", "48190"]
-    assert request.receipt_handle == "rh-1"
+# --------------------------------------------------------------------------- the review the state machine asks for
+def test_a_review_from_the_state_document_keeps_reasons_owner_urgency_candidates_and_actions() -> None:
+    review = _review()
+    assert (review.call_id, review.owner, review.urgency, review.status) == ("call_1", "Bookings", "high", "waiting")
+    assert review.reasons == ["low confidence", "two reservations close together"]
+    assert [c.record_id for c in review.candidates] == ["48213", "48190"]
+    assert [a.key for a in review.actions] == ["planyo:modify_reservation:48213"]
 
 
-@pytest.mark.parametrize(
-    ("body", "problem"),
-    [
-        ("not json", "not JSON"),
-        ({"execution_arn": EXEC, "requested_at": "2025-06-12T09:00:00Z", "state": STATE}, "task_token"),
-        ({"task_token": "t", "execution_arn": EXEC, "requested_at": "2025-06-12T09:00:00Z", "state": {}}, "call"),
-    ],
-)
-def test_an_unreadable_review_message_is_refused_naming_the_problem(body: Any, problem: str) -> None:
-    with pytest.raises(ValueError, match=problem):
-        ReviewRequest.from_message(_message(body))
+def test_the_deadline_is_the_request_time_plus_the_review_timeout_the_execution_carries() -> None:
+    assert (_review().deadline - REQUESTED).total_seconds() == 60
+    no_settings = {k: v for k, v in STATE.items() if k != "settings"}
+    assert (_review(no_settings).deadline - REQUESTED).total_seconds() == 86400
 
 
-def test_review_rows_carry_a_readable_age() -> None:
-    row = review_row(_request(), NOW)
-    assert (row["age"], row["age_seconds"]) == ("1h 0m", 3600)
+def test_a_state_document_without_a_call_is_refused() -> None:
+    with pytest.raises(ValidationError, match="call"):
+        ReviewRecord.from_state(EXEC, "tok", REQUESTED, {"decision": STATE["decision"]}, 60)
+
+
+def test_the_task_token_never_shows_in_the_repr() -> None:
+    assert "tok" not in repr(_review()).replace("task_token", "")
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(5, "5s"), (125, "2m"), (7260, "2h 1m"), (90000, "1d 1h")])
@@ -101,18 +96,34 @@ def test_human_age(seconds: int, text: str) -> None:
 
 # --------------------------------------------------------------------------- the decision
 def test_an_approval_becomes_the_review_outcome_the_state_machine_expects() -> None:
-    decision = ReviewDecision(decision="approve", reviewer="ana", note="ok", record_id="48190")
-    outcome = decision.outcome(_request(), NOW)
+    decision = ReviewDecision(decision="approve", note="ok", record_id="48190")
+    outcome = decision.outcome(_review(), ANA, NOW)
     assert isinstance(outcome, ReviewOutcome)
     assert ReviewOutcome.model_validate_json(outcome.model_dump_json()) == outcome
-    assert (outcome.reviewer, outcome.record_id, outcome.decided_at) == ("ana", "48190", NOW)
+    assert (outcome.reviewer, outcome.reviewer_name, outcome.record_id, outcome.decided_at) == (
+        ANA.id,
+        "Ana",
+        "48190",
+        NOW,
+    )
+
+
+def test_a_display_name_in_the_body_is_shown_but_the_reviewer_stays_the_authenticated_identity() -> None:
+    outcome = ReviewDecision(decision="approve", reviewer_name="Ana P.").outcome(_review(), ANA, NOW)
+    assert (outcome.reviewer, outcome.reviewer_name) == (ANA.id, "Ana P.")
+
+
+def test_a_body_that_names_the_reviewer_is_refused_instead_of_impersonating() -> None:
+    with pytest.raises(ValidationError, match="reviewer: who decides is the authenticated caller"):
+        ReviewDecision.model_validate({"decision": "approve", "reviewer": "arn:aws:iam::1:user/boss"})
 
 
 def test_a_rejection_carries_reviewer_and_reason_in_its_cause() -> None:
-    outcome = ReviewDecision(decision="reject", reviewer="bo", reason="prank").outcome(_request(), NOW)
+    outcome = ReviewDecision(decision="reject", reason="prank").outcome(_review(), ANA, NOW)
     assert isinstance(outcome, Rejection)
     assert json.loads(outcome.cause()) | {"decided_at": None} == {
-        "reviewer": "bo",
+        "reviewer": ANA.id,
+        "reviewer_name": "Ana",
         "reason": "prank",
         "decided_at": None,
     }
@@ -143,7 +154,7 @@ def test_a_bad_decision_is_refused_naming_the_field(body: dict[str, Any], field:
     ],
 )
 def test_edits_must_fit_the_review(record_id: str | None, drop: list[str], problem: str | None) -> None:
-    problems = edit_problems(_request(), record_id, drop)
+    problems = edit_problems(_review(), record_id, drop)
     if problem is None:
         assert problems == []
     else:
@@ -152,10 +163,33 @@ def test_edits_must_fit_the_review(record_id: str | None, drop: list[str], probl
 
 def test_any_record_may_be_named_when_match_found_no_candidates() -> None:
     state = {**STATE, "match": {"status": "none"}}
-    assert edit_problems(_request(state), "found-it-myself", []) == []
+    assert edit_problems(_review(state), "found-it-myself", []) == []
 
 
-# --------------------------------------------------------------------------- where a review stands
+# --------------------------------------------------------------------------- why a review cannot be decided
+@pytest.mark.parametrize(
+    ("update", "error", "text"),
+    [
+        ({"status": "approved", "decision": "approve"}, ReviewAlreadyDecided, "already approved by Ana (arn:"),
+        ({"status": "decided", "decision": "reject"}, ReviewAlreadyDecided, "already rejected by Ana (arn:"),
+        ({"status": "expired"}, ReviewExpired, "dlq redrive call_1"),
+        ({"status": "closed", "closed_reason": "execution aborted"}, ReviewAlreadyDecided, "execution aborted"),
+        ({"status": "waiting"}, ReviewNotFound, "no review is waiting"),
+    ],
+)
+def test_a_refusal_names_who_decided_and_when_or_why_it_closed(
+    update: dict[str, Any], error: type[Exception], text: str
+) -> None:
+    review = _review().model_copy(
+        update={"decided_by": ANA.id, "decided_by_name": ANA.name, "decided_at": NOW, **update}
+    )
+    refusal = review.refusal()
+    assert isinstance(refusal, error) and text in str(refusal)
+    if update["status"] in ("approved", "decided"):
+        assert "at 2025-06-12T10:00:00+00:00" in str(refusal)
+
+
+# --------------------------------------------------------------------------- how a review ended, from the history
 def _entered(name: str) -> dict[str, Any]:
     return {"type": "TaskStateEntered", "timestamp": NOW, "stateEnteredEventDetails": {"name": name}}
 
@@ -185,60 +219,9 @@ TIMED_OUT = {"type": "TaskTimedOut", "timestamp": NOW, "taskTimedOutEventDetails
         ([_entered("RequestReview"), TIMED_OUT, _exited("RequestReview"), _entered("RequestReview")], "pending", ""),
     ],
 )
-def test_the_history_says_whether_a_review_still_waits_and_how_it_ended(
-    events: list[dict[str, Any]], kind: str, who: str
-) -> None:
-    status = status_from_history(EXEC, events)
+def test_the_history_says_how_the_last_review_ended(events: list[dict[str, Any]], kind: str, who: str) -> None:
+    status = status_from_history(events)
     assert (status.kind, status.reviewer) == (kind, who)
-
-
-class FakeSfn:
-    """Step Functions as far as decide() uses it."""
-
-    def __init__(self, history: list[dict[str, Any]], error: str | None = None) -> None:
-        self.history = history
-        self.error = error
-        self.sent: list[str] = []
-
-    def get_execution_history(self, **_: Any) -> dict[str, Any]:
-        return {"events": self.history}
-
-    def _send(self, kind: str) -> None:
-        if self.error:
-            raise ClientError({"Error": {"Code": self.error, "Message": "closed"}}, kind)
-        self.sent.append(kind)
-
-    def send_task_success(self, **_: Any) -> None:
-        self._send("success")
-
-    def send_task_failure(self, **_: Any) -> None:
-        self._send("failure")
-
-
-def test_deciding_an_already_approved_review_sends_nothing_and_names_who_decided() -> None:
-    sfn = FakeSfn([_entered("RequestReview"), SUCCEEDED])
-    with pytest.raises(ReviewAlreadyDecided, match="already approved by ana"):
-        decide(sfn, "tok", Rejection(reviewer="bo", reason="x", decided_at=NOW), execution_arn=EXEC)
-    assert sfn.sent == []
-
-
-def test_deciding_after_the_timeout_says_it_expired_and_how_to_ask_again() -> None:
-    sfn = FakeSfn([_entered("RequestReview"), TIMED_OUT])
-    with pytest.raises(ReviewExpired, match="dlq redrive"):
-        decide(sfn, "tok", ReviewOutcome(reviewer="ana"), execution_arn=EXEC)
-
-
-@pytest.mark.parametrize(
-    ("code", "error"),
-    [
-        ("TaskTimedOut", ReviewExpired),
-        ("InvalidToken", ReviewAlreadyDecided),
-        ("TaskDoesNotExist", ReviewAlreadyDecided),
-    ],
-)
-def test_a_closed_token_reported_by_step_functions_becomes_a_clear_error(code: str, error: type[Exception]) -> None:
-    with pytest.raises(error):
-        decide(FakeSfn([], error=code), "tok", ReviewOutcome(reviewer="ana"))
 
 
 # --------------------------------------------------------------------------- dead letters and redrive
@@ -291,14 +274,16 @@ def test_redrive_names_fit_the_80_characters_step_functions_allows() -> None:
 
 # --------------------------------------------------------------------------- discovery and replay windows
 def test_pick_one_finds_the_dead_letter_queue_and_not_the_event_delivery_one() -> None:
-    urls = ["q/handoff-ReviewQueue-1", "q/handoff-DeadLetterQueue-2", "q/handoff-EventDeliveryDeadLetterQueue-3"]
+    urls = ["q/handoff-OtherQueue-1", "q/handoff-DeadLetterQueue-2", "q/handoff-EventDeliveryDeadLetterQueue-3"]
     assert pick_one("queue", urls, "DeadLetterQueue", ("EventDelivery",)) == "q/handoff-DeadLetterQueue-2"
 
 
-@pytest.mark.parametrize(("names", "hint"), [([], "--endpoint-url"), (["a-ReviewQueue", "b-ReviewQueue"], "--stack")])
+@pytest.mark.parametrize(
+    ("names", "hint"), [([], "--endpoint-url"), (["a-DeadLetterQueue", "b-DeadLetterQueue"], "--stack")]
+)
 def test_pick_one_says_what_to_do_when_none_or_several_match(names: list[str], hint: str) -> None:
     with pytest.raises(OpsFailure) as caught:
-        pick_one("review queue", names, "ReviewQueue")
+        pick_one("dead-letter queue", names, "DeadLetterQueue")
     assert hint in caught.value.hint
 
 

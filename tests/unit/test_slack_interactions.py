@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
+from handoff.review.model import NotAnApprover, Reviewer, ReviewRecord
 from handoff.slack_interactions import (
     ACTION_APPROVE,
     ACTION_REJECT,
     MAX_SKEW_SECONDS,
     InteractionError,
     SignatureError,
+    SlackAction,
     UnknownAction,
+    approver_check,
     parse_interaction,
     signature,
     verify_signature,
@@ -122,31 +126,88 @@ def test_an_approve_click_becomes_an_approval_by_the_slack_user() -> None:
     assert action is not None
     assert (action.call_id, action.user_id, action.user_name) == ("call_01", "U024BE7LH", "ana")
     decision = action.review_decision()
-    assert (decision.decision, decision.reviewer) == ("approve", "slack:ana")
+    assert decision.decision == "approve"
+    assert action.reviewer == Reviewer("slack:U024BE7LH", "ana")
+    assert action.response_url == "https://hooks.slack.com/actions/T0/1/abc"
 
 
 def test_a_reject_click_becomes_a_rejection_with_who_rejected_as_the_reason() -> None:
     action = parse_interaction(_body(ACTION_REJECT, "call_02"))
     assert action is not None
     decision = action.review_decision()
-    assert (decision.decision, decision.reviewer, decision.reason) == (
-        "reject",
-        "slack:ana",
-        "rejected in Slack by ana",
-    )
+    assert (decision.decision, decision.reason) == ("reject", "rejected in Slack by ana")
 
 
 @pytest.mark.parametrize(
-    ("user", "reviewer"),
+    ("user", "label"),
     [
-        ({"id": "U1", "username": "bo", "name": "Bo"}, "slack:bo"),
-        ({"id": "U1", "name": "Bo"}, "slack:Bo"),
+        ({"id": "U1", "username": "bo", "name": "Bo"}, "bo (slack:U1)"),
+        ({"id": "U1", "name": "Bo"}, "Bo (slack:U1)"),
         ({"id": "U1", "username": " ", "name": ""}, "slack:U1"),
     ],
 )
-def test_the_reviewer_is_the_user_name_else_the_user_id(user: dict[str, str], reviewer: str) -> None:
+def test_the_reviewer_is_the_signed_user_id_shown_with_the_user_name(user: dict[str, str], label: str) -> None:
     action = parse_interaction(_body(user=user))
-    assert action is not None and action.reviewer == reviewer
+    assert action is not None and action.reviewer.id == "slack:U1" and action.reviewer.label == label
+
+
+# --------------------------------------------------------------------------- who may decide
+APPROVERS = {"Billing and finance": ("billing", ["U024BE7LH", "S0FINANCE"]), "Claims desk": ("claims", [])}
+
+
+def _review(owner: str) -> ReviewRecord:
+    state = {
+        "call": {"call_id": "call_01", "event": "call.ended"},
+        "decision": {"mode": "review", "owner": {"team": owner}, "handoff": {"title": "t"}},
+    }
+    return ReviewRecord.from_state("arn:x", "tok", datetime(2025, 6, 12, tzinfo=UTC), state, 60)
+
+
+def _action(user_id: str) -> SlackAction:
+    action = parse_interaction(_body(user={"id": user_id, "username": "someone"}))
+    assert action is not None
+    return action
+
+
+def test_an_approver_named_by_user_id_may_decide() -> None:
+    approver_check(_action("U024BE7LH"), APPROVERS)(_review("Billing and finance"))
+
+
+def test_anyone_else_is_told_they_are_not_an_approver_for_the_owning_team() -> None:
+    with pytest.raises(NotAnApprover, match="you are not an approver for billing; nothing changed"):
+        approver_check(_action("U999"), APPROVERS)(_review("Billing and finance"))
+
+
+def test_a_member_of_an_approving_user_group_may_decide() -> None:
+    members = {"S0FINANCE": frozenset({"U777"})}
+    approver_check(_action("U777"), APPROVERS, lambda group: members[group])(_review("Billing and finance"))
+
+
+def test_a_user_group_that_cannot_be_looked_up_approves_nobody() -> None:
+    def unknown(group: str) -> frozenset[str]:
+        raise LookupError(group)
+
+    with pytest.raises(NotAnApprover):
+        approver_check(_action("U777"), APPROVERS, unknown)(_review("Billing and finance"))
+    with pytest.raises(NotAnApprover):
+        approver_check(_action("U777"), APPROVERS)(_review("Billing and finance"))
+
+
+def test_a_team_without_approvers_takes_no_decision_from_slack() -> None:
+    with pytest.raises(NotAnApprover, match="approver for claims"):
+        approver_check(_action("U024BE7LH"), APPROVERS)(_review("Claims desk"))
+
+
+# --------------------------------------------------------------------------- bodies that are not Slack's
+def test_a_deeply_nested_payload_is_an_interaction_error_not_a_crash() -> None:
+    body = urlencode({"payload": "[" * 50_000 + "]" * 50_000}).encode()
+    with pytest.raises(InteractionError, match="nested too deeply"):
+        parse_interaction(body)
+
+
+def test_a_body_over_a_megabyte_is_refused_before_parsing() -> None:
+    with pytest.raises(InteractionError, match="larger than"):
+        parse_interaction(b"payload=" + b"x" * (1024 * 1024))
 
 
 def test_a_link_button_click_is_acknowledged_with_nothing_to_decide() -> None:

@@ -24,7 +24,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from handoff.review import ReviewDecision, ReviewError, ReviewQueue, decide_call
+from handoff.review.model import ReviewDecision, ReviewError
+from handoff.review.service import decide
+from handoff.review.store import BadPageToken, ReviewStore
+from handoff.store import DynamoCallStore
 from handoff_dev import ops, ops_dlq, ops_replay, ops_review
 
 console = Console()
@@ -113,10 +116,6 @@ class Deployment:
         return urls
 
     @property
-    def review_queue_url(self) -> str:
-        return self._resolve("ReviewQueueUrl", lambda: pick_one("review queue", self._queues(), "ReviewQueue"))
-
-    @property
     def dead_letter_queue_url(self) -> str:
         return self._resolve(
             "DeadLetterQueueUrl",
@@ -151,8 +150,11 @@ class Deployment:
 
         return self._resolve("StateMachineArn", discover)
 
-    def review_queue(self) -> ReviewQueue:
-        return ReviewQueue(self.client("sqs"), self.review_queue_url, wait_seconds=self.poll_wait_seconds)
+    def review_store(self) -> ReviewStore:
+        return ReviewStore(self.table_name, self.client("dynamodb"))
+
+    def call_store(self) -> DynamoCallStore:
+        return DynamoCallStore(self.table_name, client=self.client("dynamodb"))
 
     def dead_letter_queue(self, hold_seconds: int = 60) -> ops_dlq.DeadLetterQueue:
         return ops_dlq.DeadLetterQueue(
@@ -208,22 +210,28 @@ def review_list(
     region: RegionOption = None,
     stack: StackOption = None,
     as_json: JsonOption = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many.")] = 500,
+    decided: Annotated[
+        bool, typer.Option("--decided", help="Decisions recorded but not yet sent to Step Functions.")
+    ] = False,
 ) -> None:
-    """Calls waiting for a decision, oldest first, with age, reasons, owner and urgency."""
+    """Calls waiting for a decision, oldest first, with age, reasons, owner and urgency (a Query, page by page)."""
     with _guard(as_json):
-        queue = _deployment(endpoint_url, profile, region, stack).review_queue()
-        rows = [ops_review.review_row(r) for r in queue.pending()]
+        store = _deployment(endpoint_url, profile, region, stack).review_store()
+        status = "decided" if decided else "waiting"
+        try:
+            rows = [ops_review.review_row(r) for r in ops_review.review_rows(store, status, limit)]
+        except BadPageToken as exc:
+            raise OpsFailure(str(exc)) from None
         if as_json:
             _echo_json(rows)
             return
-        table = Table(title=f"Waiting for review ({len(rows)})")
+        table = Table(title=f"{'Decided, not yet applied' if decided else 'Waiting for review'} ({len(rows)})")
         for column in ("call id", "age", "urgency", "owner", "why a human is needed"):
             table.add_column(column)
         for row in rows:
             table.add_row(row["call_id"], row["age"], row["urgency"], row["owner"], "\n".join(row["reasons"]))
         console.print(table)
-        for problem in queue.unreadable:
-            err_console.print(f"[yellow]skipped: {problem}[/yellow]")
 
 
 @review_app.command("show")
@@ -237,8 +245,9 @@ def review_show(
 ) -> None:
     """The handoff, the candidates with their evidence, the proposed actions and why a human is needed."""
     with _guard(as_json):
-        queue = _deployment(endpoint_url, profile, region, stack).review_queue()
-        detail = ops_review.review_detail(ops_review.find_review(queue, call_id))
+        deployment = _deployment(endpoint_url, profile, region, stack)
+        view = ops_review.find_review(deployment.review_store(), deployment.call_store(), call_id)
+        detail = ops_review.review_detail(view)
         if as_json:
             _echo_json(detail)
             return
@@ -271,23 +280,10 @@ def _default_reviewer() -> str:
 
 
 def _decide(deployment: Deployment, call_id: str, decision: ReviewDecision, as_json: bool) -> None:
-    result = decide_call(
-        deployment.client("stepfunctions"),
-        deployment.review_queue(),
-        call_id,
-        decision,
-        machine_arn=deployment.state_machine_arn,
-    )
+    reviewer = ops_review.cli_reviewer(deployment.client("sts"), decision.reviewer_name)
+    result = decide(deployment.review_store(), deployment.client("stepfunctions"), call_id, decision, reviewer)
     if as_json:
-        _echo_json(
-            {
-                "ok": True,
-                "call_id": result.call_id,
-                "decision": result.decision,
-                "execution_arn": result.execution_arn,
-                "outcome": result.outcome,
-            }
-        )
+        _echo_json({"ok": True, **result.as_dict()})
         return
     verb = "approved" if result.decision == "approve" else "rejected"
     console.print(f"[green]{call_id} {verb}[/green]; the execution resumes: handoff executions show {call_id}")
@@ -301,7 +297,9 @@ def review_approve(
         list[str] | None, typer.Option("--drop", help="Drop a proposed action (its key); repeatable.")
     ] = None,
     note: Annotated[str, typer.Option("--note", help="Note for the owner and the record.")] = "",
-    reviewer: Annotated[str | None, typer.Option("--reviewer", help="Who decides (default: you).")] = None,
+    reviewer: Annotated[
+        str | None, typer.Option("--reviewer", help="Your name to show (who decides is your AWS identity).")
+    ] = None,
     endpoint_url: EndpointOption = None,
     profile: ProfileOption = None,
     region: RegionOption = None,
@@ -313,7 +311,7 @@ def review_approve(
         decision = _validated(
             {
                 "decision": "approve",
-                "reviewer": reviewer or _default_reviewer(),
+                "reviewer_name": reviewer or _default_reviewer(),
                 "note": note,
                 "record_id": record,
                 "drop_actions": drop or [],
@@ -326,7 +324,9 @@ def review_approve(
 def review_reject(
     call_id: str,
     reason: Annotated[str, typer.Option("--reason", help="Why not; recorded and sent to the owner.")],
-    reviewer: Annotated[str | None, typer.Option("--reviewer", help="Who decides (default: you).")] = None,
+    reviewer: Annotated[
+        str | None, typer.Option("--reviewer", help="Your name to show (who decides is your AWS identity).")
+    ] = None,
     endpoint_url: EndpointOption = None,
     profile: ProfileOption = None,
     region: RegionOption = None,
@@ -335,7 +335,9 @@ def review_reject(
 ) -> None:
     """Reject: the call ends cleanly with your reason, and the owner is told."""
     with _guard(as_json):
-        decision = _validated({"decision": "reject", "reviewer": reviewer or _default_reviewer(), "reason": reason})
+        decision = _validated(
+            {"decision": "reject", "reviewer_name": reviewer or _default_reviewer(), "reason": reason}
+        )
         _decide(_deployment(endpoint_url, profile, region, stack), call_id, decision, as_json)
 
 

@@ -27,8 +27,9 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from handoff.executions import call_execution_arns, execution_arn, redrive_execution_name
 from handoff.ingest.envelope import execution_name
-from handoff.review import QueueScan, call_execution_arns, execution_arn, redrive_execution_name
+from handoff_dev.queue_scan import QueueScan
 
 CAUGHT_FAILURE_ERROR = "Handoff.CallFailed"
 RESUMABLE_STATES = ("Match", "Route", "RequestReview", "Act")

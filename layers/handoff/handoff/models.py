@@ -201,6 +201,9 @@ class ReviewOutcome(Contract):
 
     approved: bool = True
     reviewer: str = "unknown"
+    """The authenticated identity (IAM ARN, ``slack:<user id>``)."""
+    reviewer_name: str = ""
+    """A display name the reviewer added; never replaces ``reviewer``."""
     note: str = ""
     record_id: str | None = None
     drop_actions: list[str] = Field(default_factory=list)

@@ -1,9 +1,11 @@
 """Slack interactive approval: verify a signed ``block_actions`` request and turn a click into a decision.
 
 Why here and pure: the review function's ``POST /slack/interactions`` route has
-no IAM auth, so Slack's request signature *is* the authentication. Verifying it
-and parsing the click are pure functions tested without Slack or AWS; the route
-only loads the signing secret and calls :func:`handoff.review.decide_call`.
+no IAM auth, so Slack's request signature *is* the authentication: the user id
+in a signed payload is who clicked. Verifying it, parsing the click and
+checking the clicker against the approvers the routing policy names for the
+owning team are pure functions tested without Slack or AWS; the route only
+loads the signing secret and calls :func:`handoff.review.service.decide`.
 
 Signature (https://api.slack.com/authentication/verifying-requests-from-slack):
 ``X-Slack-Signature`` = ``"v0=" + hex(HMAC-SHA256(signing_secret, "v0:" +
@@ -21,17 +23,19 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 from urllib.parse import parse_qs
 
-from handoff.review import ReviewDecision
+from handoff.review.model import NotAnApprover, ReviewDecision, Reviewer, ReviewRecord
 
 SIGNATURE_HEADER: Final = "x-slack-signature"
 TIMESTAMP_HEADER: Final = "x-slack-request-timestamp"
 SIGNATURE_VERSION: Final = "v0"
 MAX_SKEW_SECONDS: Final = 5 * 60
+MAX_BODY_BYTES: Final = 1024 * 1024
+"""A block_actions payload carries the whole message (up to 50 blocks); anything bigger is not Slack's."""
 
 ACTION_APPROVE: Final = "handoff_approve"
 ACTION_REJECT: Final = "handoff_reject"
@@ -49,7 +53,11 @@ ASSUMPTIONS: dict[str, str] = {
     "response_body": "For block_actions Slack only needs a 200 within 3 s; whether it shows the JSON 'text' of the "
     "answer is not confirmed (posting to payload.response_url would be the sure way to update the message).",
     "link_buttons": "Clicking a URL button also sends a block_actions request; it is acknowledged and ignored.",
-    "who_may_decide": "Anyone who can click the button in the owner's channel may decide; Slack does not filter.",
+    "who_may_decide": "Slack does not filter who clicks: Handoff accepts a click only from the approvers the "
+    "routing policy names for the owning team (user ids; user group ids need the group's members, "
+    "which Handoff cannot look up without a Slack bot token, so a group alone refuses).",
+    "response_url": "payload.response_url accepts a JSON message for 30 minutes; response_type 'ephemeral' shows "
+    "it to the clicker only (https://docs.slack.dev/interactivity/handling-user-interaction).",
 }
 
 
@@ -73,6 +81,7 @@ class SlackAction:
     call_id: str
     user_id: str
     user_name: str
+    response_url: str = ""
 
     @property
     def decision(self) -> Literal["approve", "reject"]:
@@ -84,14 +93,44 @@ class SlackAction:
         return self.user_name or self.user_id
 
     @property
-    def reviewer(self) -> str:
-        return f"{REVIEWER_PREFIX}{self.who}"
+    def reviewer(self) -> Reviewer:
+        """Who clicked, as Slack signed it: the user id is the identity, the name only shown."""
+        return Reviewer(f"{REVIEWER_PREFIX}{self.user_id}", self.user_name)
 
     def review_decision(self) -> ReviewDecision:
-        """The decision :func:`handoff.review.decide_call` applies (a rejection records who and where)."""
+        """The decision :func:`handoff.review.service.decide` applies (a rejection records who and where)."""
         if self.decision == "reject":
-            return ReviewDecision(decision="reject", reviewer=self.reviewer, reason=f"rejected in Slack by {self.who}")
-        return ReviewDecision(decision="approve", reviewer=self.reviewer, note="approved in Slack")
+            return ReviewDecision(decision="reject", reason=f"rejected in Slack by {self.who}")
+        return ReviewDecision(decision="approve", note="approved in Slack")
+
+
+# --------------------------------------------------------------------------- who may decide
+GroupMembers = Callable[[str], frozenset[str]]
+"""The Slack user ids in a user group (``usergroups.users.list``); raises LookupError when it cannot tell."""
+
+
+def approver_check(
+    action: SlackAction, approvers_by_team: Mapping[str, tuple[str, list[str]]], members: GroupMembers | None = None
+) -> Callable[[ReviewRecord], None]:
+    """A check that the clicker is an approver of the review's owning team, by user id or user group.
+
+    ``approvers_by_team`` maps an owner's team name (what the review records)
+    to its policy key and approvers; refusals name the key ("billing").
+    """
+
+    def check(review: ReviewRecord) -> None:
+        key, approvers = approvers_by_team.get(review.owner, (review.owner or "this call", []))
+        if action.user_id in approvers:
+            return
+        for group in (a for a in approvers if a.startswith("S")):
+            try:
+                if members is not None and action.user_id in members(group):
+                    return
+            except LookupError:
+                continue
+        raise NotAnApprover(review.call_id, f"you are not an approver for {key}; nothing changed")
+
+    return check
 
 
 # --------------------------------------------------------------------------- signature
@@ -133,6 +172,8 @@ def verify_signature(headers: Mapping[str, str], body: bytes, signing_secret: st
 
 # --------------------------------------------------------------------------- payload
 def _payload(body: bytes) -> dict[str, Any]:
+    if len(body) > MAX_BODY_BYTES:
+        raise InteractionError(f"the body is larger than {MAX_BODY_BYTES} bytes")
     try:
         fields = parse_qs(body.decode("utf-8"), strict_parsing=True)
     except (UnicodeDecodeError, ValueError):
@@ -144,6 +185,8 @@ def _payload(body: bytes) -> dict[str, Any]:
         payload = json.loads(values[-1])
     except json.JSONDecodeError as exc:
         raise InteractionError(f"payload is not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise InteractionError("payload is nested too deeply") from None
     if not isinstance(payload, dict):
         raise InteractionError("payload is not a JSON object")
     return payload
@@ -175,4 +218,11 @@ def parse_interaction(body: bytes) -> SlackAction | None:
     if not isinstance(user, dict) or not str(user.get("id") or "").strip():
         raise InteractionError("payload.user.id is missing")
     name = next((str(user[k]).strip() for k in ("username", "name") if str(user.get(k) or "").strip()), "")
-    return SlackAction(action_id=action_id, call_id=call_id.strip(), user_id=str(user["id"]).strip(), user_name=name)
+    response_url = payload.get("response_url")
+    return SlackAction(
+        action_id=action_id,
+        call_id=call_id.strip(),
+        user_id=str(user["id"]).strip(),
+        user_name=name,
+        response_url=response_url if isinstance(response_url, str) else "",
+    )

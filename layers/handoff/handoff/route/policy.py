@@ -87,6 +87,16 @@ class OwnerSpec(PolicyModel):
     email: str | None = None
     share_contact_details: bool = False
     """Whether this team's notifications may carry the caller's e-mail and phone (it calls back)."""
+    approvers: list[str] = Field(default_factory=list)
+    """Who may decide this team's reviews from Slack: user ids (``U…``/``W…``) or user group ids (``S…``)."""
+
+    @field_validator("approvers")
+    @classmethod
+    def _slack_ids(cls, approvers: list[str]) -> list[str]:
+        for approver in approvers:
+            if not re.fullmatch(r"[UWS][A-Z0-9]{2,}", approver):
+                raise ValueError(f"approver {approver!r} is not a Slack user id (U…, W…) or user group id (S…)")
+        return approvers
 
 
 class SensitiveCategory(PolicyModel):

@@ -1,0 +1,197 @@
+"""The review function's HTTP routes and its sweep: authenticate, parse, call the service, answer.
+
+``POST /reviews/{call_id}/decision`` (AWS_IAM-authorised) with
+``{"decision": "approve"|"reject", "reviewer_name", "note", "reason",
+"record_id", "drop_actions"}``. The reviewer is the caller's IAM identity
+(``requestContext.authorizer.iam.userArn``); ``reviewer_name`` only adds a
+name to show. Answers: 200 with the outcome (202 when it is recorded and
+Step Functions will be told by a retry); 400 naming the field; 404 when no
+review waits; 409 when it was already decided (by whom, when) or closed.
+
+``POST /slack/interactions`` is Slack's Interactivity Request URL. Slack's
+signature is the authentication and the signed user id is who clicked; only
+the approvers the routing policy names for the owning team may decide, anyone
+else gets an ephemeral "you are not an approver for billing" and nothing
+changes. Slack needs an answer within 3 s: the click is answered as soon as
+the decision is recorded and sent (a few DynamoDB and Step Functions calls,
+each bounded by short client timeouts), and the review message itself is
+updated in place by notify on the outcome event.
+
+Every refusal is an RFC 9457 problem (``handoff.problem``); bodies too large
+or nested too deep are 400, never 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from botocore.config import Config
+from pydantic import ValidationError
+
+from handoff.config import settings
+from handoff.connectors.credentials import load_partner_config
+from handoff.connectors.errors import AuthError
+from handoff.connectors.slack import Settings as SlackSettings
+from handoff.problem import problem, respond, validation_problem
+from handoff.review.model import ReviewDecision, Reviewer, ReviewError
+from handoff.review.service import complete_decided, decide
+from handoff.review.store import ReviewStore
+from handoff.slack_interactions import (
+    InteractionError,
+    SignatureError,
+    approver_check,
+    parse_interaction,
+    verify_signature,
+)
+
+MAX_DECISION_BYTES = 16 * 1024
+"""A decision is a few short fields; a bigger body is refused before it is parsed."""
+FAST = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
+"""Short timeouts keep a Slack click inside its 3 s; a send cut short leaves the review ``decided`` for the sweep."""
+
+logger = Logger(child=True)
+app = APIGatewayHttpResolver()
+_clients: dict[tuple[str, str], Any] = {}
+
+
+def _client(service: str) -> Any:
+    """One client per process and endpoint (the embedded stack changes endpoints between test modules)."""
+    key = (service, os.environ.get("AWS_ENDPOINT_URL", ""))
+    if key not in _clients:
+        _clients[key] = boto3.client(service, config=FAST)  # type: ignore[call-overload]
+    return _clients[key]
+
+
+def _sfn() -> Any:
+    return _client("stepfunctions")
+
+
+def _store() -> ReviewStore:
+    return ReviewStore(settings().table_name, _client("dynamodb"))
+
+
+def _raw_body() -> bytes:
+    """The body exactly as sent (Slack signs these bytes)."""
+    event = app.current_event.raw_event
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except binascii.Error:
+            return b""
+    return str(body).encode("utf-8")
+
+
+def parse_decision(body: bytes) -> ReviewDecision:
+    """The decision body, or ValueError / ValidationError naming what is wrong (never a RecursionError)."""
+    if len(body) > MAX_DECISION_BYTES:
+        raise ValueError(f"the body is larger than {MAX_DECISION_BYTES} bytes")
+    try:
+        data = json.loads(body or b"null")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the body is not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ValueError("the body is nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object")
+    return ReviewDecision.model_validate(data)
+
+
+@app.post("/reviews/<call_id>/decision")
+def decision(call_id: str) -> Response[str]:
+    try:
+        choice = parse_decision(_raw_body())
+    except ValidationError as exc:
+        return respond(400, validation_problem(exc, "invalid decision"))
+    except ValueError as exc:
+        return respond(400, problem(400, "invalid decision", str(exc)))
+    iam = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer", {}).get("iam") or {}
+    if not iam.get("userArn"):
+        return respond(403, problem(403, "not authenticated", "the route needs an IAM-signed request"))
+    reviewer = Reviewer(str(iam["userArn"]), choice.reviewer_name)
+    logger.append_keys(call_id=call_id)
+    try:
+        result = decide(_store(), _sfn(), call_id, choice, reviewer)
+    except ReviewError as exc:
+        logger.info("decision refused", extra={"status": exc.status, "reason": type(exc).__name__})
+        return respond(exc.status, problem(exc.status, exc.title, str(exc), call_id=call_id))
+    logger.info("review decided", extra={"decision": result.decision, "reviewer": reviewer.id})
+    return respond(200 if result.applied else 202, result.as_dict())
+
+
+# --------------------------------------------------------------------------- Slack buttons
+def _signing_secret() -> str:
+    """The ``signing_secret`` of the partner secret's ``slack`` block, or "" when not configured."""
+    try:
+        block = load_partner_config("slack")
+    except AuthError as exc:
+        logger.warning("partner secret unreadable", extra={"reason": str(exc)})
+        return ""
+    if not block or not block.get("signing_secret"):
+        return ""
+    try:
+        secret = SlackSettings.model_validate(block).signing_secret
+    except ValidationError:
+        logger.warning("the partner secret's slack block is invalid")
+        return ""
+    return secret.get_secret_value() if secret else ""
+
+
+def approvers_by_team() -> dict[str, tuple[str, list[str]]]:
+    """Owner team name -> (policy key, approvers), from the routing policy in force."""
+    from handoff.route.policy import default_policy
+
+    return {spec.team: (key, list(spec.approvers)) for key, spec in default_policy().owners.items()}
+
+
+def _ephemeral(text: str, **extra: Any) -> Response[str]:
+    """What the clicker alone sees (Slack shows the answer to a click only to them)."""
+    return respond(200, {"response_type": "ephemeral", "replace_original": False, "text": text, **extra})
+
+
+@app.post("/slack/interactions")
+def slack_interaction() -> Response[str]:
+    body = _raw_body()
+    secret = _signing_secret()
+    if not secret:
+        return respond(401, problem(401, "not configured", "no signing_secret in the partner secret's slack block"))
+    try:
+        verify_signature(app.current_event.headers or {}, body, secret)
+    except SignatureError as exc:
+        logger.warning("slack signature refused", extra={"reason": str(exc)})
+        return respond(401, problem(401, "invalid signature", str(exc)))
+    try:
+        action = parse_interaction(body)
+    except InteractionError as exc:
+        return respond(400, problem(400, "invalid interaction", str(exc)))
+    if action is None:  # a link button: Slack only needs the acknowledgement
+        return respond(200, {})
+    logger.append_keys(call_id=action.call_id)
+    check = approver_check(action, approvers_by_team())
+    try:
+        result = decide(_store(), _sfn(), action.call_id, action.review_decision(), action.reviewer, authorize=check)
+    except ReviewError as exc:
+        logger.info("slack decision refused", extra={"status": exc.status, "reason": type(exc).__name__})
+        return _ephemeral(f"Not applied: {exc}", call_id=action.call_id, refused=exc.title)
+    verb = "Approved" if result.decision == "approve" else "Rejected"
+    logger.info("review decided in slack", extra={"decision": result.decision, "reviewer": action.reviewer.id})
+    return _ephemeral(
+        f"{verb} by {action.who} (call {result.call_id})", call_id=result.call_id, decision=result.decision
+    )
+
+
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """HTTP requests go to the routes; the scheduled event finishes decisions a crash left unsent."""
+    if event.get("source") == "aws.events":
+        finished = complete_decided(_store(), _sfn(), datetime.now(UTC))
+        logger.info("unsent decisions finished", extra={"count": len(finished), "call_ids": finished})
+        return {"finished": finished}
+    return app.resolve(event, context)
