@@ -19,7 +19,7 @@ from handoff.review.model import REJECTED_ERROR
 from handoff_dev import ops
 from handoff_dev.cli_ops import dlq_app, replay, review_app
 from handoff_dev.demo import wait_settled
-from handoff_dev.embedded.http_api import build_event
+from handoff_dev.embedded.http_api import Route, build_event
 from handoff_dev.webhooks import post_signed
 
 pytestmark = pytest.mark.e2e
@@ -247,7 +247,14 @@ def _post_decision(module: ModuleType, call_id: str, body: bytes) -> tuple[int, 
     from handoff_dev.embedded.lambdas import LambdaContext
 
     event = build_event(
-        "POST", f"/reviews/{call_id}/decision", "", {"content-type": "application/json"}, body, "127.0.0.1"
+        "POST",
+        f"/reviews/{call_id}/decision",
+        "",
+        {"content-type": "application/json"},
+        body,
+        "127.0.0.1",
+        Route("POST", "/reviews/{call_id}/decision", "review"),
+        {"call_id": call_id},
     )
     event["requestContext"]["authorizer"] = {"iam": {"userArn": "arn:aws:iam::123456789012:user/approver"}}
     answer = module.handler(event, LambdaContext("review"))
@@ -271,3 +278,27 @@ def test_the_decision_route_answers_400_naming_the_field_404_unknown_200_then_40
     assert status == 409 and problem["title"] == "already decided"
     assert "already approved by arn:aws:iam::123456789012:user/approver at " in problem["detail"]
     assert _finished(stack, "call_rv_http").path[-1] == "HandedOff"
+
+
+def test_the_reviewer_is_the_iam_caller_and_a_body_only_adds_a_display_name(
+    stack: Any, samples: dict[str, bytes]
+) -> None:
+    module = _review_function(stack)
+    _post_call(stack, samples, NO_DATA, "call_rv_identity")
+    status, problem = _post_decision(module, "call_rv_identity", b'{"decision": "approve", "reviewer": "boss"}')
+    assert status == 400 and problem["errors"][0]["field"] == "reviewer"
+    status, answer = _post_decision(module, "call_rv_identity", b'{"decision": "approve", "reviewer_name": "Ana"}')
+    assert status == 200
+    assert (answer["outcome"]["reviewer"], answer["outcome"]["reviewer_name"]) == (
+        "arn:aws:iam::123456789012:user/approver",
+        "Ana",
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [(b"[" * 100_000 + b"]" * 100_000, "larger than"), (b'{"a":' * 2000 + b"1" + b"}" * 2000, "nested too deeply")],
+)
+def test_a_huge_or_deeply_nested_decision_body_is_a_400_not_a_500(stack: Any, body: bytes, detail: str) -> None:
+    status, problem = _post_decision(_review_function(stack), "call_rv_nested", body)
+    assert status == 400 and detail in problem["detail"]

@@ -18,7 +18,10 @@ each bounded by short client timeouts), and the review message itself is
 updated in place by notify on the outcome event.
 
 Every refusal is an RFC 9457 problem (``handoff.problem``); bodies too large
-or nested too deep are 400, never 500.
+or nested too deep are 400, never 500. Routing is a dictionary lookup on the
+event's ``routeKey`` with the request passed to each route, not a shared
+resolver holding the "current event": nothing is shared between invocations
+that run side by side in one process (the embedded stack).
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from botocore.config import Config
 from pydantic import ValidationError
 
@@ -58,7 +62,6 @@ FAST = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mo
 """Short timeouts keep a Slack click inside its 3 s; a send cut short leaves the review ``decided`` for the sweep."""
 
 logger = Logger(child=True)
-app = APIGatewayHttpResolver()
 _clients: dict[tuple[str, str], Any] = {}
 
 
@@ -78,11 +81,10 @@ def _store() -> ReviewStore:
     return ReviewStore(settings().table_name, _client("dynamodb"))
 
 
-def _raw_body() -> bytes:
+def _raw_body(request: APIGatewayProxyEventV2) -> bytes:
     """The body exactly as sent (Slack signs these bytes)."""
-    event = app.current_event.raw_event
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
+    body = request.get("body") or ""
+    if request.get("isBase64Encoded"):
         try:
             return base64.b64decode(body, validate=True)
         except binascii.Error:
@@ -105,25 +107,24 @@ def parse_decision(body: bytes) -> ReviewDecision:
     return ReviewDecision.model_validate(data)
 
 
-@app.post("/reviews/<call_id>/decision")
-def decision(call_id: str) -> Response[str]:
+def decision(request: APIGatewayProxyEventV2) -> Response[str]:
+    call_id = str((request.path_parameters or {}).get("call_id") or "")
     try:
-        choice = parse_decision(_raw_body())
+        choice = parse_decision(_raw_body(request))
     except ValidationError as exc:
         return respond(400, validation_problem(exc, "invalid decision"))
     except ValueError as exc:
         return respond(400, problem(400, "invalid decision", str(exc)))
-    iam = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer", {}).get("iam") or {}
+    iam = ((request.get("requestContext") or {}).get("authorizer") or {}).get("iam") or {}
     if not iam.get("userArn"):
         return respond(403, problem(403, "not authenticated", "the route needs an IAM-signed request"))
     reviewer = Reviewer(str(iam["userArn"]), choice.reviewer_name)
-    logger.append_keys(call_id=call_id)
     try:
         result = decide(_store(), _sfn(), call_id, choice, reviewer)
     except ReviewError as exc:
-        logger.info("decision refused", extra={"status": exc.status, "reason": type(exc).__name__})
+        logger.info("decision refused", extra={"call_id": call_id, "status": exc.status, "reason": exc.title})
         return respond(exc.status, problem(exc.status, exc.title, str(exc), call_id=call_id))
-    logger.info("review decided", extra={"decision": result.decision, "reviewer": reviewer.id})
+    logger.info("review decided", extra={"call_id": call_id, "decision": result.decision, "reviewer": reviewer.id})
     return respond(200 if result.applied else 202, result.as_dict())
 
 
@@ -157,14 +158,13 @@ def _ephemeral(text: str, **extra: Any) -> Response[str]:
     return respond(200, {"response_type": "ephemeral", "replace_original": False, "text": text, **extra})
 
 
-@app.post("/slack/interactions")
-def slack_interaction() -> Response[str]:
-    body = _raw_body()
+def slack_interaction(request: APIGatewayProxyEventV2) -> Response[str]:
+    body = _raw_body(request)
     secret = _signing_secret()
     if not secret:
         return respond(401, problem(401, "not configured", "no signing_secret in the partner secret's slack block"))
     try:
-        verify_signature(app.current_event.headers or {}, body, secret)
+        verify_signature(request.headers or {}, body, secret)
     except SignatureError as exc:
         logger.warning("slack signature refused", extra={"reason": str(exc)})
         return respond(401, problem(401, "invalid signature", str(exc)))
@@ -174,24 +174,32 @@ def slack_interaction() -> Response[str]:
         return respond(400, problem(400, "invalid interaction", str(exc)))
     if action is None:  # a link button: Slack only needs the acknowledgement
         return respond(200, {})
-    logger.append_keys(call_id=action.call_id)
     check = approver_check(action, approvers_by_team())
     try:
         result = decide(_store(), _sfn(), action.call_id, action.review_decision(), action.reviewer, authorize=check)
     except ReviewError as exc:
-        logger.info("slack decision refused", extra={"status": exc.status, "reason": type(exc).__name__})
+        logger.info("slack decision refused", extra={"call_id": action.call_id, "reason": exc.title})
         return _ephemeral(f"Not applied: {exc}", call_id=action.call_id, refused=exc.title)
     verb = "Approved" if result.decision == "approve" else "Rejected"
-    logger.info("review decided in slack", extra={"decision": result.decision, "reviewer": action.reviewer.id})
+    logger.info(
+        "review decided in slack",
+        extra={"call_id": action.call_id, "decision": result.decision, "reviewer": action.reviewer.id},
+    )
     return _ephemeral(
         f"{verb} by {action.who} (call {result.call_id})", call_id=result.call_id, decision=result.decision
     )
 
 
+ROUTES = {"POST /reviews/{call_id}/decision": decision, "POST /slack/interactions": slack_interaction}
+
+
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """HTTP requests go to the routes; the scheduled event finishes decisions a crash left unsent."""
+    """HTTP requests go to their route; the scheduled event finishes decisions a crash left unsent."""
     if event.get("source") == "aws.events":
         finished = complete_decided(_store(), _sfn(), datetime.now(UTC))
         logger.info("unsent decisions finished", extra={"count": len(finished), "call_ids": finished})
         return {"finished": finished}
-    return app.resolve(event, context)
+    request = APIGatewayProxyEventV2(event)
+    route = ROUTES.get(str(event.get("routeKey") or ""))
+    answer = route(request) if route else respond(404, problem(404, "not found", "no such route"))
+    return {"statusCode": answer.status_code, "headers": answer.headers, "body": answer.body, "isBase64Encoded": False}
