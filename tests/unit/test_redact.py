@@ -357,26 +357,18 @@ def test_text_without_digits_or_number_words_is_unchanged(text: str) -> None:
 
 
 # --------------------------------------------------------------------------- speed
-def _transcript() -> str:
-    turn = (
-        "Agent: Thanks for calling Harbor Rentals, how can I help? Customer: I booked the lake cabin for "
-        "the weekend, reservation 4471208, and my flight moved to 2025-09-17 at 3pm. "
-    )
-    text = turn * 200
-    return (text[:29_800] + " card 4242 4242 4242 4242, iban BE68 5390 0754 7034, cvv 123.")[:30_000]
+# Speed targets live in `make bench` (the warm ingest figure masks a 30 KB transcript); these tests
+# only check the *shape* of the cost, comparing runs of one machine with each other, never with a clock.
+def _growth(unit: str, small: int) -> float:
+    """How much slower four times the input is (linear ~4, quadratic ~16), best of five each."""
+    short = min(_timed(unit * small) for _ in range(5))
+    long = min(_timed(unit * small * 4) for _ in range(5))
+    return long / max(short, 1e-6)
 
 
-def test_a_30kb_transcript_is_redacted_in_a_few_milliseconds() -> None:
-    text = _transcript()
-    redact_text(text)
-    best = min(_timed(text) for _ in range(5))
-    # Typically 1-3 ms; the bound only catches a catastrophic regression on a busy machine.
-    assert best < 0.02
-
-
-def test_pathological_digit_soup_stays_linear() -> None:
-    assert _timed("1 " * 15_000) < 1.0
-    assert _timed("12-" * 10_000) < 1.0
+@pytest.mark.parametrize("unit", ["1 ", "12-", "4242 ", "acct "])
+def test_pathological_input_costs_grow_linearly(unit: str) -> None:
+    assert _growth(unit, 1_500) < 8
 
 
 def _timed(text: str) -> float:
