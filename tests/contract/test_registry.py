@@ -28,7 +28,7 @@ EXPECTED_CLASSES = {
 CONFIGS: dict[Tool, dict[str, Any]] = {
     Tool.BOOKINGMOOD: {"api_key": "00000000-0000-4000-8000-0000000b0001"},
     Tool.PLISIO: {"api_key": "plisio-test-key-0001"},
-    Tool.SLACK: {"webhook_url": "https://hooks.slack.com/services/T000/B000/testtoken"},
+    Tool.SLACK: {"bot_token": "xoxb-0000-test"},
 }
 
 
@@ -76,7 +76,7 @@ def test_build_returns_the_tools_connector(tool: Tool) -> None:
 
 def test_build_with_an_invalid_block_is_a_configuration_error() -> None:
     with pytest.raises(AuthError):
-        build(Tool.SLACK, {"webhook_url": "ftp://example.com/x/y"})
+        build(Tool.SLACK, {"bot_token": "https://hooks.slack.com/services/T0/B0/x"})
 
 
 def test_configured_connectors_builds_only_configured_tools() -> None:

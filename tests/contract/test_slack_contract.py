@@ -1,4 +1,4 @@
-"""Slack incoming-webhook connector against its sandbox: posting, Slack's error codes, no URL leaks."""
+"""Slack app connector (slack_sdk, bot token) against the Web API sandbox: post, update, find, errors, no leaks."""
 
 from __future__ import annotations
 
@@ -8,13 +8,20 @@ from typing import Any
 
 import pytest
 import requests
-from pydantic import ValidationError
 
 from handoff.connectors.errors import AuthError, RejectedInputError, RetryableError
 from handoff.connectors.http import RetryPolicy
-from handoff.connectors.slack import ASSUMPTIONS, SLACK_ERRORS, SlackConnector, SlackMessage, error_for
+from handoff.connectors.slack import (
+    ASSUMPTIONS,
+    PostedMessage,
+    SlackConfigurationError,
+    SlackConnector,
+    SlackMessage,
+    error_for,
+    metadata_of,
+)
 from handoff_dev.sandboxes.base import FaultPlan
-from handoff_dev.sandboxes.slack import TOKEN, SlackSandbox
+from handoff_dev.sandboxes.slack import BOT_TOKEN, NO_SCOPE_TOKEN, SlackSandbox, channel_id
 
 FAST = RetryPolicy(attempts=3, base_delay=0.0, max_delay=0.0)
 BLOCKS = (
@@ -43,211 +50,230 @@ def sleeps() -> list[float]:
 
 
 def connect(sandbox: SlackSandbox, sleeps: list[float], **overrides: Any) -> SlackConnector:
-    return SlackConnector.from_config({**sandbox.config(), **overrides}, retry=FAST, sleep=sleeps.append)
-
-
-def webhook(sandbox: SlackSandbox) -> str:
-    return str(sandbox.config()["webhook_url"])
+    options = {k: overrides.pop(k) for k in ("read_timeout",) if k in overrides}
+    return SlackConnector.from_config({**sandbox.config(), **overrides}, retry=FAST, sleep=sleeps.append, **options)
 
 
 def message(**overrides: Any) -> SlackMessage:
-    return SlackMessage(**{"text": "Booking change for Hannah Reid (BK-48377)", "blocks": BLOCKS, **overrides})
+    fields = {"text": "Booking change for Hannah Reid (BK-48377)", "blocks": BLOCKS, "channel": "#bookings"}
+    return SlackMessage(**{**fields, **overrides})
 
 
-# -- health -------------------------------------------------------------------------------------
-def test_check_probes_a_live_webhook_without_posting(sandbox: SlackSandbox, sleeps: list[float]) -> None:
+# -- configuration and health -------------------------------------------------------------------
+def test_check_calls_auth_test_and_names_the_bot(sandbox: SlackSandbox, sleeps: list[float]) -> None:
     report = connect(sandbox, sleeps).check()
-    assert (report.reachable, report.authenticated) == (True, True)
-    assert sandbox.messages == [] and sum(sandbox.effects.values()) == 0
+    assert (report.reachable, report.authenticated) == (True, True) and "handoff-sandbox" in report.detail
+    assert sandbox.messages == []
 
 
-def test_check_reports_a_revoked_webhook(sandbox: SlackSandbox, sleeps: list[float]) -> None:
-    revoked = webhook(sandbox).replace(TOKEN, "revokedToken0000000000000")
-    report = connect(sandbox, sleeps, webhook_url=revoked).check()
-    assert (report.reachable, report.authenticated) == (True, False)
-    assert "invalid_token" in report.detail and "revokedToken" not in report.detail
+def test_check_reports_a_revoked_token(sandbox: SlackSandbox, sleeps: list[float]) -> None:
+    report = connect(sandbox, sleeps, bot_token="xoxb-revoked-0000").check()
+    assert (report.reachable, report.authenticated) == (True, False) and "invalid_auth" in report.detail
 
 
-def test_check_reports_an_unreachable_webhook(sleeps: list[float]) -> None:
-    url = f"http://127.0.0.1:9/services/T1/B1/{TOKEN}"
-    report = SlackConnector.from_config({"webhook_url": url}, retry=FAST, sleep=sleeps.append).check()
+def test_check_reports_an_unreachable_api(sleeps: list[float]) -> None:
+    connector = SlackConnector.from_config(
+        {"base_url": "http://127.0.0.1:9/api/", "bot_token": BOT_TOKEN}, retry=FAST, sleep=sleeps.append
+    )
+    report = connector.check()
     assert (report.reachable, report.authenticated) == (False, False)
-    assert TOKEN not in report.detail
 
 
-def test_the_probe_is_retried_because_it_posts_nothing(sandbox: SlackSandbox, sleeps: list[float]) -> None:
-    sandbox.inject(FaultPlan(first_n=1, kinds=("5xx",)))
-    assert connect(sandbox, sleeps).check().healthy
-    assert sandbox.requests["post_message"] == 2
-
-
-@pytest.mark.parametrize(
-    ("url", "ok"),
-    [
-        ("https://hooks.slack.com/services/T000/B000/XXXX", True),
-        ("http://127.0.0.1:8080/services/T000/B000/XXXX", True),
-        ("http://hooks.slack.com/services/T000/B000/XXXX", False),
-        ("https://hooks.slack.com/", False),
-        ("not a url", False),
-    ],
-)
-def test_webhook_url_shape_is_validated_without_echoing_it(url: str, ok: bool) -> None:
-    if ok:
-        SlackConnector.from_config({"webhook_url": url})
-        return
+@pytest.mark.parametrize("token", ["", "xoxp-a-user-token", "https://hooks.slack.com/services/T0/B0/abc"])
+def test_only_a_bot_token_is_accepted_and_never_echoed(token: str) -> None:
     with pytest.raises(AuthError) as caught:
-        SlackConnector.from_config({"webhook_url": url})
-    assert "webhook_url" in str(caught.value) and url not in str(caught.value)
+        SlackConnector.from_config({"bot_token": token})
+    assert "bot_token" in str(caught.value) and (not token or token not in str(caught.value))
 
 
-# -- posting -----------------------------------------------------------------------------------
-def test_post_message_delivers_blocks_with_the_text_fallback(sandbox: SlackSandbox, sleeps: list[float]) -> None:
-    result = connect(sandbox, sleeps).post_message(message())
-    assert result.posted and result.channel == "#handoff-ops"
-    [posted] = sandbox.messages
-    assert posted["text"] == "Booking change for Hannah Reid (BK-48377)" and posted["blocks"] == list(BLOCKS)
-    assert sandbox.effects["post_message"] == 1
+# -- posting ------------------------------------------------------------------------------------
+def test_post_message_lands_in_the_named_channel_with_the_call_id_in_metadata(
+    sandbox: SlackSandbox, sleeps: list[float]
+) -> None:
+    posted = connect(sandbox, sleeps).post_message(message(call_id="call_6Pz9", outcome="handed_off"))
+    assert posted == PostedMessage(channel=channel_id("#bookings"), ts=posted.ts) and posted.ts
+    [kept] = sandbox.history("#bookings")
+    assert kept["text"].startswith("Booking change") and kept["blocks"] == list(BLOCKS)
+    assert metadata_of(kept) == {"call_id": "call_6Pz9", "outcome": "handed_off"}
 
 
-def test_a_channel_override_is_sent(sandbox: SlackSandbox, sleeps: list[float]) -> None:
-    connect(sandbox, sleeps).post_message(message(channel="#billing"))
-    assert sandbox.messages[0]["channel"] == "#billing"
+def test_two_channels_get_their_own_messages(sandbox: SlackSandbox, sleeps: list[float]) -> None:
+    slack = connect(sandbox, sleeps)
+    slack.post_message(message(channel="#bookings"))
+    slack.post_message(message(channel="#billing", text="Invoice question"))
+    assert sandbox.channels_used() == {"#bookings", "#billing"}
+    assert [m["text"] for m in sandbox.history("#billing")] == ["Invoice question"]
 
 
-def test_a_text_only_message_is_fine(sandbox: SlackSandbox, sleeps: list[float]) -> None:
-    connect(sandbox, sleeps).post_message(SlackMessage(text="Nothing to do for call_6Pz9Sa5nKc2D"))
-    assert sandbox.messages[0]["blocks"] == []
+def test_without_a_channel_the_default_channel_is_used(sandbox: SlackSandbox, sleeps: list[float]) -> None:
+    connect(sandbox, sleeps).post_message(message(channel=None))
+    assert sandbox.channels_used() == {"#handoff-ops"}
 
 
+def test_update_rewrites_the_message_in_place(sandbox: SlackSandbox, sleeps: list[float]) -> None:
+    slack = connect(sandbox, sleeps)
+    posted = slack.post_message(message(call_id="call_upd", outcome="review_requested"))
+    slack.update_message(posted, SlackMessage(text="Review closed: approved", call_id="call_upd"))
+    [kept] = sandbox.messages
+    assert kept["text"] == "Review closed: approved" and kept["blocks"] == [] and len(kept["edits"]) == 1
+
+
+def test_update_needs_the_channel_id_slack_answered(sandbox: SlackSandbox, sleeps: list[float]) -> None:
+    slack = connect(sandbox, sleeps)
+    posted = slack.post_message(message())
+    with pytest.raises(SlackConfigurationError, match="channel_not_found"):
+        slack.update_message(PostedMessage(channel="#bookings", ts=posted.ts), message())
+
+
+def test_find_message_finds_a_post_by_its_call_id(sandbox: SlackSandbox, sleeps: list[float]) -> None:
+    slack = connect(sandbox, sleeps)
+    slack.post_message(message(call_id="call_other", outcome="handed_off"))
+    posted = slack.post_message(message(call_id="call_find", outcome="handed_off"))
+    assert slack.find_message(posted.channel, "call_find", "handed_off", oldest=0) == posted
+    assert slack.find_message(posted.channel, "call_find", "rejected", oldest=0) is None
+
+
+# -- Slack's refusals ---------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "values",
-    [
-        {"text": ""},
-        {"text": "x", "blocks": ({"text": "no type"},)},
-        {"text": "x", "blocks": ({"type": "divider"},) * 51},
-    ],
-)
-def test_messages_slack_would_refuse_are_refused_locally(values: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
-        SlackMessage(**values)
-
-
-@pytest.mark.parametrize(
-    ("channel", "expected_code"),
-    [("#nowhere", "channel_not_found"), ("#old-handoffs", "channel_is_archived")],
+    ("channel", "code"),
+    [("#nowhere", "channel_not_found"), ("#old-handoffs", "is_archived"), ("#private-finance", "not_in_channel")],
 )
 def test_channel_problems_are_configuration_errors(
-    sandbox: SlackSandbox, sleeps: list[float], channel: str, expected_code: str
+    sandbox: SlackSandbox, sleeps: list[float], channel: str, code: str
 ) -> None:
-    with pytest.raises(AuthError) as caught:
+    with pytest.raises(SlackConfigurationError, match=code) as caught:
         connect(sandbox, sleeps).post_message(message(channel=channel))
-    assert expected_code in str(caught.value) and sandbox.messages == []
-    assert sandbox.requests["post_message"] == 1
+    assert "invited" in str(caught.value) and sandbox.messages == []
 
 
-def test_a_revoked_webhook_is_an_auth_error(sandbox: SlackSandbox, sleeps: list[float]) -> None:
-    revoked = webhook(sandbox).replace(TOKEN, "revokedToken0000000000000")
-    with pytest.raises(AuthError) as caught:
-        connect(sandbox, sleeps, webhook_url=revoked).post_message(message())
-    assert "invalid_token" in str(caught.value) and "revokedToken" not in str(caught.value)
+def test_a_token_without_chat_write_is_a_missing_scope_configuration_error(
+    sandbox: SlackSandbox, sleeps: list[float]
+) -> None:
+    with pytest.raises(SlackConfigurationError, match="missing_scope"):
+        connect(sandbox, sleeps, bot_token=NO_SCOPE_TOKEN).post_message(message())
 
 
-def test_a_payload_slack_refuses_is_rejected_input(sandbox: SlackSandbox, sleeps: list[float]) -> None:
-    unchecked = SlackMessage.model_construct(text="x", blocks=({"text": "no type"},), channel=None)
-    with pytest.raises(RejectedInputError) as caught:
-        connect(sandbox, sleeps).post_message(unchecked)
-    assert "invalid_blocks" in str(caught.value) and sandbox.requests["post_message"] == 1
+def test_rate_limits_are_waited_out_with_retry_after_then_posted_once(
+    sandbox: SlackSandbox, sleeps: list[float]
+) -> None:
+    sandbox.rate_limit(2, retry_after=3)
+    connect(sandbox, sleeps).post_message(message())
+    assert sleeps == [3.0, 3.0] and len(sandbox.messages) == 1
 
 
-def test_rate_limiting_is_retried_because_nothing_was_posted(sandbox: SlackSandbox, sleeps: list[float]) -> None:
-    sandbox.inject(FaultPlan(first_n=1, kinds=("429",), retry_after=0.05))
-    assert connect(sandbox, sleeps).post_message(message()).posted
-    assert sleeps == [0.05] and len(sandbox.messages) == 1 and sandbox.requests["post_message"] == 2
+def test_a_rate_limit_that_outlasts_the_retries_is_retryable(sandbox: SlackSandbox, sleeps: list[float]) -> None:
+    sandbox.rate_limit(5, retry_after=2)
+    with pytest.raises(RetryableError) as caught:
+        connect(sandbox, sleeps).post_message(message())
+    assert caught.value.retry_after == 2.0 and "ratelimited" in str(caught.value) and sandbox.messages == []
 
 
 @pytest.mark.parametrize("kind", ["5xx", "drop"])
-def test_a_failure_that_may_have_posted_is_raised_not_retried(
+def test_server_errors_and_dropped_connections_are_raised_not_retried(
     sandbox: SlackSandbox, sleeps: list[float], kind: str
 ) -> None:
     sandbox.inject(FaultPlan(first_n=1, kinds=(kind,)))
     with pytest.raises(RetryableError):
         connect(sandbox, sleeps).post_message(message())
-    assert sandbox.requests["post_message"] == 1 and sleeps == []
-
-
-def test_a_timeout_is_raised_not_retried(sandbox: SlackSandbox, sleeps: list[float]) -> None:
-    sandbox.inject(FaultPlan(first_n=1, kinds=("slow",), slow_seconds=0.5))
-    with pytest.raises(RetryableError):
-        connect(sandbox, sleeps, read_timeout=0.1).post_message(message())
     assert sandbox.requests["post_message"] == 1
 
 
-# -- Slack's error codes ----------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("status", "body", "expected"),
-    [
-        (400, "invalid_payload", RejectedInputError),
-        (400, "no_text", RejectedInputError),
-        (400, "user_not_found", RejectedInputError),
-        (403, "invalid_token", AuthError),
-        (403, "action_prohibited", AuthError),
-        (404, "channel_not_found", AuthError),
-        (404, "no_service", AuthError),
-        (410, "channel_is_archived", AuthError),
-        (500, "rollup_error", RetryableError),
-        (400, "something_new", RejectedInputError),
-        (403, "<html>forbidden</html>", AuthError),
-        (502, "", RetryableError),
-    ],
-)
-def test_slack_error_codes_map_onto_the_taxonomy(status: int, body: str, expected: type[Exception]) -> None:
-    error = error_for(status, body)
-    assert type(error) is expected and error.status == status
-
-
-def test_every_known_code_has_a_class() -> None:
-    assert {"invalid_payload", "no_text", "channel_not_found", "invalid_token"} <= set(SLACK_ERRORS)
-
-
-@pytest.mark.parametrize(
-    ("body", "headers", "status", "answer"),
-    [
-        (b"{not json", {"Content-Type": "application/json"}, 400, "invalid_payload"),
-        (b"[]", {"Content-Type": "application/json"}, 400, "invalid_payload"),
-        (b"{}", {"Content-Type": "application/json"}, 400, "no_text"),
-        (b'{"text": ""}', {"Content-Type": "application/json"}, 400, "no_text"),
-        (b'{"text": "hi", "blocks": [{}]}', {"Content-Type": "application/json"}, 400, "invalid_blocks"),
-        (b"payload=%7B%22text%22%3A%22hi%22%7D", {"Content-Type": "application/x-www-form-urlencoded"}, 200, "ok"),
-    ],
-)
-def test_sandbox_validates_payloads_like_slack(
-    sandbox: SlackSandbox, body: bytes, headers: dict[str, str], status: int, answer: str
+def test_a_timeout_is_raised_for_the_caller_to_look_before_posting_again(
+    sandbox: SlackSandbox, sleeps: list[float]
 ) -> None:
-    response = requests.post(webhook(sandbox), data=body, headers=headers, timeout=5)
-    assert (response.status_code, response.text) == (status, answer)
-    assert len(sandbox.messages) == (1 if status == 200 else 0)
+    sandbox.inject(FaultPlan(first_n=1, kinds=("slow",), slow_seconds=0.5))
+    with pytest.raises(RetryableError, match="in transit"):
+        connect(sandbox, sleeps, read_timeout=0.1).post_message(message())
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (200, "not_in_channel", SlackConfigurationError),
+        (200, "invalid_blocks", RejectedInputError),
+        (200, "message_not_found", RejectedInputError),
+        (429, "ratelimited", RetryableError),
+        (200, "internal_error", RetryableError),
+        (200, "something_new", RejectedInputError),
+        (503, "", RetryableError),
+    ],
+)
+def test_slack_error_codes_map_onto_the_taxonomy(status: int, code: str, expected: type[Exception]) -> None:
+    assert type(error_for("chat.postMessage", status, code)) is expected
+
+
+# -- the sandbox speaks the Web API -------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"channel": "#bookings"}, "no_text"),
+        ({"channel": "#bookings", "text": "hi", "blocks": [{}]}, "invalid_blocks"),
+        ({"channel": "#bookings", "text": "hi", "metadata": {"event_type": "x"}}, "invalid_metadata_format"),
+        ({"channel": "C0NOWHERE", "text": "hi"}, "channel_not_found"),
+    ],
+)
+def test_sandbox_validates_like_the_web_api(sandbox: SlackSandbox, body: dict[str, Any], error: str) -> None:
+    answer = requests.post(
+        f"{sandbox.base_url}/api/chat.postMessage",
+        json=body,
+        headers={"Authorization": f"Bearer {BOT_TOKEN}"},
+        timeout=5,
+    )
+    assert answer.status_code == 200 and answer.json() == {"ok": False, "error": error}
+
+
+def test_sandbox_wants_a_token(sandbox: SlackSandbox) -> None:
+    answer = requests.post(f"{sandbox.base_url}/api/chat.postMessage", json={"channel": "#bookings", "text": "x"})
+    assert answer.json()["error"] == "not_authed"
+
+
+def test_a_click_carries_a_response_url_that_can_replace_the_message(
+    sandbox: SlackSandbox, sleeps: list[float]
+) -> None:
+    buttons = {"type": "actions", "elements": [{"type": "button", "action_id": "handoff_approve", "value": "c1"}]}
+    connect(sandbox, sleeps).post_message(message(blocks=(*BLOCKS, buttons)))
+    body, headers = sandbox.click(sandbox.messages[0], "handoff_approve")
+    assert headers["X-Slack-Signature"].startswith("v0=") and b"response_url" in body
+    import json
+    from urllib.parse import parse_qs
+
+    url = json.loads(parse_qs(body.decode())["payload"][0])["response_url"]
+    requests.post(url, json={"replace_original": True, "text": "Approved by ana"}, timeout=5)
+    assert sandbox.messages[0]["text"] == "Approved by ana" and sandbox.messages[0]["blocks"] == []
 
 
 # -- secrets ------------------------------------------------------------------------------------
-def test_the_webhook_url_never_appears_in_errors_or_logs(
+def test_the_bot_token_never_appears_in_errors_or_logs(
     sandbox: SlackSandbox, sleeps: list[float], caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     caplog.set_level(logging.DEBUG)
     connector = connect(sandbox, sleeps)
-    messages = []
+    texts = []
     for kind in ("5xx", "drop"):
         sandbox.inject(FaultPlan(first_n=1, kinds=(kind,)))
         with pytest.raises(RetryableError) as caught:
             connector.post_message(message())
-        messages.append(str(caught.value))
-    sandbox.inject(FaultPlan(first_n=10, kinds=("5xx",)))
-    messages.append(connector.check().detail)
+        texts.append(str(caught.value))
     sandbox.inject(None)
+    with pytest.raises(SlackConfigurationError) as refused:
+        connector.post_message(message(channel="#old-handoffs"))
+    texts.append(str(refused.value))
     captured = capsys.readouterr()
-    everything = "\n".join([*messages, caplog.text, captured.out, captured.err, repr(connector.settings)])
-    assert "partner call retrying" in caplog.text
-    assert TOKEN not in everything and webhook(sandbox) not in everything
+    everything = "\n".join([*texts, caplog.text, captured.out, captured.err, repr(connector.settings)])
+    assert BOT_TOKEN not in everything
 
 
 def test_assumptions_are_listed() -> None:
     assert ASSUMPTIONS and all(isinstance(v, str) and v for v in ASSUMPTIONS.values())
+
+
+def test_the_app_manifest_asks_for_exactly_the_scopes_the_connector_uses() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from handoff_dev.sandboxes.slack import SCOPES
+
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "slack-app-manifest.yaml").read_text())
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == set(SCOPES[BOT_TOKEN])
+    assert manifest["settings"]["interactivity"]["request_url"].endswith("/slack/interactions")

@@ -27,8 +27,10 @@ class FakeSlack:
         self.posted: list[Any] = []
 
     def post_message(self, message: Any) -> Any:
+        from handoff.connectors.slack import PostedMessage
+
         self.posted.append(message)
-        return type("Posted", (), {"posted": True})()
+        return PostedMessage(channel="C0FAKE", ts=f"1.{len(self.posted):06d}")
 
 
 @pytest.fixture

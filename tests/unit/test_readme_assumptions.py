@@ -1,4 +1,4 @@
-"""The README lists every UNCONFIRMED assumption the code relies on."""
+"""docs/partners.md lists every UNCONFIRMED assumption the code relies on."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from handoff_dev.assumptions import assumptions
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+README = (Path(__file__).resolve().parents[2] / "docs" / "partners.md").read_text(encoding="utf-8")
 CASES = [(label, item) for label, _, items in assumptions() for item in items]
 
 
@@ -18,4 +18,4 @@ def test_every_module_with_assumptions_has_some() -> None:
 
 @pytest.mark.parametrize(("label", "item"), CASES, ids=[f"{label}:{i}" for i, (label, _) in enumerate(CASES)])
 def test_the_readme_lists_the_assumption(label: str, item: str) -> None:
-    assert f"- {item}" in README, f"README is missing a {label} assumption; run python -m handoff_dev.assumptions"
+    assert f"- {item}" in README, f"docs/partners.md is missing a {label} assumption; run python -m handoff_dev.assumptions"

@@ -1,19 +1,25 @@
 """Deliver an outcome to its owner: once per (call, outcome), whatever the redelivery.
 
-EventBridge delivers at least once and retries a failed target, so the post is
-guarded by a Powertools idempotency record keyed on the call id and the outcome
-(explicit key prefix). A Slack outage raises ``RetryableError``: EventBridge's
-retry policy tries again and, past it, the event lands on the target's
-dead-letter queue, so no notification is lost silently.
+EventBridge delivers at least once and a failed invocation is retried, so the
+Slack post is guarded by the message ledger on the call record
+(:mod:`handoff.notify.ledger`): where the outcome's message is (channel, ts),
+looked up before posting and, after an interrupted post, found again in the
+channel by its metadata. A decision (handed off, rejected, escalated) then
+rewrites the review message in place so no stale Approve/Reject stays in the
+channel. A Slack outage raises ``RetryableError`` and a configuration problem
+``SlackConfigurationError``: the invocation is retried and, past that, the
+event lands on the dead-letter queue (with an alarm), never dropped silently.
+The optional e-mail keeps a Powertools idempotency record per (call, outcome).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency import (
@@ -33,11 +39,19 @@ from handoff.models import (
     Tool,
     Urgency,
 )
-from handoff.notify.message import Notice, ReviewInfo, email_message, slack_message
+from handoff.notify.ledger import MessageLedger, MessageRef
+from handoff.notify.message import Notice, ReviewInfo, SlackMessage, email_message, review_closed_message, slack_message
+
+if TYPE_CHECKING:
+    from handoff.connectors.slack import PostedMessage
 
 logger = Logger(child=True)
 
-NOTIFY_KEY_PREFIX = "handoff.notify.v1"
+METRICS_NAMESPACE = "Handoff"
+POSTING_GRACE_SECONDS = 60
+"""How long a claimed but unrecorded post is presumed still in flight before another delivery takes over."""
+DECISIONS = {OutcomeKind.HANDED_OFF, OutcomeKind.REJECTED, OutcomeKind.ESCALATED}
+"""Outcomes that follow a review: they close the review message."""
 EMAIL_KEY_PREFIX = "handoff.notify.email.v1"
 EMAIL_FROM_ENV = "HANDOFF_NOTIFY_EMAIL_FROM"
 NOTIFY_WINDOW_SECONDS = 30 * 24 * 3600
@@ -154,49 +168,121 @@ def deliver(
     config = IdempotencyConfig(expires_after_seconds=NOTIFY_WINDOW_SECONDS, raise_on_no_idempotency_key=True)
     if lambda_context is not None:
         config.register_lambda_context(lambda_context)
-    persistence = DynamoDBPersistenceLayer(
-        table_name=table_name, key_attr="pk", expiry_attr="expires_at", boto3_client=aws.client("dynamodb")
-    )
     emailed = _email_owner(notice, outcome, config, table_name)
     slack = connector_for(Tool.SLACK)
     if slack is None:
         logger.warning("slack is not configured; outcome not posted", extra={"call_id": call_id, "outcome": outcome})
         return Delivery(call_id, outcome.value, False, None, "slack not configured", emailed=emailed)
-    message = slack_message(notice)
+    ledger = MessageLedger(aws.client("dynamodb"), table_name)
+    on_call_record = outcome is not OutcomeKind.PARTNER_ROUTED
+    where = post_once(slack, ledger, notice, on_call_record=on_call_record)
+    if outcome in DECISIONS:
+        _close_review(slack, ledger, notice, where, on_call_record=on_call_record)
+    logger.info("owner told", extra={"call_id": call_id, "outcome": outcome, "channel": where.channel})
+    return Delivery(call_id, outcome.value, where.posted, where.channel, emailed=emailed)
 
-    @idempotent_function(  # type: ignore[untyped-decorator]
-        data_keyword_argument="notification",
-        persistence_store=persistence,
-        config=config,
-        key_prefix=NOTIFY_KEY_PREFIX,
+
+def post_once(slack: Any, ledger: MessageLedger, notice: Notice, *, on_call_record: bool = True) -> PostedMessage:
+    """Post the outcome's message unless the ledger (or the channel, after a timeout) already has it.
+
+    ``posted`` is False on the result when nothing new was posted. A Slack
+    configuration error (scope, archived channel, bot not invited) is raised
+    after counting it: the event is retried, then dead-lettered, and the
+    ``SlackConfigurationErrors`` metric raises its alarm.
+    """
+    from handoff.connectors.errors import RetryableError
+    from handoff.connectors.slack import PostedMessage, SlackConfigurationError
+
+    call_id, outcome = notice.call_id, notice.kind.value
+    message = _post(slack_message(notice), notice)
+    ref = ledger.refs(call_id, on_call_record=on_call_record).get(outcome)
+    if ref is not None and ref.posted:
+        return PostedMessage(channel=ref.channel, ts=ref.ts, posted=False)
+    if ref is None and not ledger.begin(call_id, outcome, message.channel or "", on_call_record=on_call_record):
+        ref = ledger.refs(call_id, on_call_record=on_call_record).get(outcome)
+        if ref is not None and ref.posted:
+            return PostedMessage(channel=ref.channel, ts=ref.ts, posted=False)
+    if ref is not None:
+        # An earlier delivery claimed the post and never recorded it: it may have posted before failing.
+        found = _look_up(slack, ref, notice)
+        if found is not None:
+            ledger.done(call_id, outcome, found.channel, found.ts, on_call_record=on_call_record)
+            return found.model_copy(update={"posted": False})
+        if time.time() - ref.since < POSTING_GRACE_SECONDS:
+            raise RetryableError("slack", f"another delivery of {outcome} for {call_id} may still be posting")
+        ledger.begin(call_id, outcome, message.channel or "", on_call_record=on_call_record, take_over=True)
+    try:
+        posted: PostedMessage = slack.post_message(message)
+    except SlackConfigurationError:
+        _count_configuration_error()
+        raise
+    ledger.done(call_id, outcome, posted.channel, posted.ts, on_call_record=on_call_record)
+    return posted
+
+
+def _post(message: SlackMessage, notice: Notice) -> Any:
+    from handoff.connectors.slack import SlackMessage as SlackPost
+
+    return SlackPost(
+        text=message.text,
+        blocks=tuple(message.blocks),
+        channel=message.channel,
+        call_id=notice.call_id,
+        outcome=notice.kind.value,
     )
-    def post_once(notification: dict[str, str]) -> dict[str, Any]:
-        from handoff.connectors.errors import ConnectorError, RetryableError
-        from handoff.connectors.slack import SlackMessage as SlackPost
 
-        try:
-            result = slack.post_message(
-                SlackPost(text=message.text, blocks=tuple(message.blocks), channel=message.channel)
-            )
-            return {"posted": bool(result.posted), "channel": message.channel}
-        except RetryableError:
-            raise
-        except ConnectorError as exc:
-            if not message.channel or exc.status not in (404, 410):
-                raise
-            # The owner's channel is unknown or archived: tell the webhook's own channel instead
-            # (and say where it was meant to go) rather than lose the notification.
-            logger.warning(
-                "owner channel refused; posting to the webhook channel",
-                extra={"call_id": call_id, "channel": message.channel},
-            )
-            text = f"(for {message.channel}, which Slack refused) {message.text}"[:3000]
-            result = slack.post_message(SlackPost(text=text, blocks=tuple(message.blocks), channel=None))
-            return {"posted": bool(result.posted), "channel": None, "meant_for": message.channel}
 
-    answer = post_once(notification={"call_id": call_id, "outcome": outcome.value})
-    logger.info("owner told", extra={"call_id": call_id, "outcome": outcome, "channel": message.channel})
-    return Delivery(call_id, outcome.value, bool(answer.get("posted")), answer.get("channel"), emailed=emailed)
+def _look_up(slack: Any, ref: MessageRef, notice: Notice) -> PostedMessage | None:
+    """The message an interrupted delivery may have posted, found by its metadata (None when absent)."""
+    from handoff.connectors.errors import ConnectorError
+
+    if not ref.channel:
+        return None
+    try:
+        found: PostedMessage | None = slack.find_message(
+            ref.channel, notice.call_id, notice.kind.value, oldest=max(0.0, ref.since - 60)
+        )
+    except ConnectorError as exc:
+        logger.warning("could not look for an earlier post", extra={"call_id": notice.call_id, "reason": str(exc)})
+        raise
+    return found
+
+
+def _close_review(
+    slack: Any, ledger: MessageLedger, notice: Notice, outcome_at: PostedMessage, *, on_call_record: bool
+) -> None:
+    """Rewrite the call's review message (no more Approve/Reject) once its decision is known.
+
+    ``chat.update`` is idempotent, so a redelivery may run it again. A review
+    message Slack can no longer edit (deleted by someone) is logged, not fatal.
+    """
+    from handoff.connectors.errors import RejectedInputError
+    from handoff.connectors.slack import PostedMessage, SlackConfigurationError
+
+    review = ledger.refs(notice.call_id, on_call_record=on_call_record).get(OutcomeKind.REVIEW_REQUESTED.value)
+    if review is None or not review.posted:
+        return
+    closed = review_closed_message(notice, outcome_channel=outcome_at.channel)
+    update = _post(closed, notice.model_copy(update={"kind": OutcomeKind.REVIEW_REQUESTED}))
+    try:
+        slack.update_message(PostedMessage(channel=review.channel, ts=review.ts), update)
+    except SlackConfigurationError:
+        _count_configuration_error()
+        raise
+    except RejectedInputError as exc:
+        logger.warning("review message not updated", extra={"call_id": notice.call_id, "reason": str(exc)})
+        return
+    logger.info("review message closed", extra={"call_id": notice.call_id, "outcome": notice.kind})
+
+
+def _count_configuration_error() -> None:
+    """One ``SlackConfigurationErrors`` data point (EMF on stdout, no API call): the template alarms on it."""
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics = Metrics(namespace=METRICS_NAMESPACE, service="notify")
+    metrics.add_metric(name="SlackConfigurationErrors", unit=MetricUnit.Count, value=1)
+    metrics.flush_metrics()
 
 
 def _email_owner(notice: Notice, outcome: OutcomeKind, config: IdempotencyConfig, table_name: str) -> str | None:

@@ -45,6 +45,7 @@ __all__ = [
     "ReviewInfo",
     "SlackMessage",
     "email_message",
+    "review_closed_message",
     "slack_message",
 ]
 
@@ -510,3 +511,38 @@ def email_message(notice: Notice) -> tuple[str, str]:
     if not any(label == "DialNexa call id" for label, _, _ in c.evidence):
         lines.append(f"- DialNexa call id: {c.call_id}")
     return subject, "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- closing a review message
+CLOSED_LABELS: Final[dict[OutcomeKind, str]] = {
+    OutcomeKind.HANDED_OFF: ":white_check_mark: Approved",
+    OutcomeKind.REJECTED: ":no_entry_sign: Rejected",
+    OutcomeKind.ESCALATED: ":alarm_clock: Nobody decided in time",
+}
+
+
+def review_closed_message(notice: Notice, outcome_channel: str | None = None) -> SlackMessage:
+    """The review message once its decision is known: who decided, what was done, links; no buttons.
+
+    Built from the decision's own notice (what was done, the reviewer), so the
+    review message and the outcome message never disagree.
+    """
+    c = _Content(notice)
+    label = CLOSED_LABELS.get(notice.kind, c.outcome_label)
+    who = c.clean(notice.review.reviewer, 200) if notice.review is not None else ""
+    if notice.kind == OutcomeKind.ESCALATED:
+        line = f"*{label}*: the call is on the dead-letter queue (`handoff dlq show {_escape(c.call_id)}`)."
+    else:
+        line = f"*{label}*" + (f" by {_escape(who)}" if who else "")
+        if notice.kind == OutcomeKind.REJECTED and notice.review is not None:
+            why = c.clean(notice.review.rejection_reason or notice.review.note or "", 500)
+            line += f": {_escape(why)}" if why else ""
+    if outcome_channel:
+        line += f" Outcome posted in <#{_escape(outcome_channel)}>."
+    body = slack_message(notice)
+    closed = [
+        _section(f"*Review closed* · {line}"),
+        *(b for b in body.blocks if b.get("block_id") != "handoff_review"),
+    ][:BLOCKS_MAX]
+    text = _cut(f"Review closed: {label.split(' ', 1)[-1]} · {c.title}", FALLBACK_MAX)
+    return SlackMessage(channel=body.channel, text=text, blocks=closed)
