@@ -18,4 +18,4 @@ def test_every_module_with_assumptions_has_some() -> None:
 
 @pytest.mark.parametrize(("label", "item"), CASES, ids=[f"{label}:{i}" for i, (label, _) in enumerate(CASES)])
 def test_the_readme_lists_the_assumption(label: str, item: str) -> None:
-    assert f"- {item}" in README, f"docs/partners.md is missing a {label} assumption; run python -m handoff_dev.assumptions"
+    assert f"- {item}" in README, f"docs/partners.md lacks a {label} assumption (assumptions --update)"
