@@ -302,3 +302,30 @@ def test_the_reviewer_is_the_iam_caller_and_a_body_only_adds_a_display_name(
 def test_a_huge_or_deeply_nested_decision_body_is_a_400_not_a_500(stack: Any, body: bytes, detail: str) -> None:
     status, problem = _post_decision(_review_function(stack), "call_rv_nested", body)
     assert status == 400 and detail in problem["detail"]
+
+
+# --------------------------------------------------------------------------- the crash window
+def test_a_decision_recorded_before_a_crash_is_sent_by_the_scheduled_sweep_and_the_call_resumes(
+    stack: Any, samples: dict[str, bytes]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from handoff.review.model import ReviewDecision, Reviewer
+    from handoff.review.store import ReviewStore
+
+    _post_call(stack, samples, NO_DATA, "call_rv_crash")
+    store = ReviewStore(stack.physical("HandoffTable"), stack.client("dynamodb"))
+    review = store.get("call_rv_crash")
+    assert review is not None and review.status == "waiting"
+    ana, before = Reviewer("arn:aws:iam::123456789012:user/ana", "Ana"), datetime.now(UTC) - timedelta(minutes=2)
+    outcome = ReviewDecision(decision="approve").outcome(review, ana, before).model_dump(mode="json")
+    assert store.claim(review, "approve", ana, outcome, before)  # ...and the process dies before SendTaskSuccess
+    code, rows, _ = _run(stack, "review", "list", "--decided")
+    assert code == 0 and "call_rv_crash" in {r["call_id"] for r in rows}
+
+    answer = stack.scheduler.fire(stack.physical("ReviewFunction"))
+    assert "call_rv_crash" in answer["finished"]
+    view = _finished(stack, "call_rv_crash")
+    assert view.path[-1] == "HandedOff" and view.output is not None
+    assert view.output["review"]["reviewer"] == ana.id
+    assert store.get("call_rv_crash").status == "approved"  # type: ignore[union-attr]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,14 +39,21 @@ def _post_call(stack: Any, samples: dict[str, bytes], call_id: str) -> None:
 
 
 def _click(
-    stack: Any, action_id: str, call_id: str, secret: str = SIGNING_SECRET, user: dict[str, str] | None = None
+    stack: Any,
+    action_id: str,
+    call_id: str,
+    secret: str = SIGNING_SECRET,
+    user: dict[str, str] | None = None,
+    response_url: str | None = None,
 ) -> requests.Response:
     """POST what Slack sends when a user clicks a button: a signed form with the block_actions payload."""
-    payload = {
+    payload: dict[str, Any] = {
         "type": "block_actions",
         "user": user or ANA,
         "actions": [{"action_id": action_id, "block_id": "handoff_review", "value": call_id, "type": "button"}],
     }
+    if response_url:
+        payload["response_url"] = response_url
     body = urlencode({"payload": json.dumps(payload)}).encode()
     stamp = str(int(time.time()))
     headers = {
@@ -138,15 +148,39 @@ def test_a_forged_click_gets_401_and_decides_nothing(stack: Any, samples: dict[s
     assert _still_waiting(stack, "call_slk_forged")
 
 
+@pytest.fixture
+def response_url() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A loopback stand-in for Slack's response_url that keeps what was posted to it."""
+    received: list[dict[str, Any]] = []
+
+    class Capture(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Capture)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/actions/T0/1/abc", received
+    server.shutdown()
+    server.server_close()
+
+
 def test_a_click_from_someone_the_policy_does_not_name_is_refused_to_them_alone_and_changes_nothing(
-    stack: Any, samples: dict[str, bytes]
+    stack: Any, samples: dict[str, bytes], response_url: tuple[str, list[dict[str, Any]]]
 ) -> None:
     _post_call(stack, samples, "call_slk_stranger")
-    answer = _click(stack, ACTION_APPROVE, "call_slk_stranger", user=BOB)
+    url, received = response_url
+    answer = _click(stack, ACTION_APPROVE, "call_slk_stranger", user=BOB, response_url=url)
     assert answer.status_code == 200
-    body = answer.json()
-    assert body["response_type"] == "ephemeral" and body["replace_original"] is False
-    assert "you are not an approver for claims" in body["text"]
+    [told] = received
+    assert told["response_type"] == "ephemeral" and told["replace_original"] is False
+    assert "you are not an approver for claims; nothing changed" in told["text"]
+    assert answer.json()["text"] == told["text"]
     assert _still_waiting(stack, "call_slk_stranger")
     assert _click(stack, ACTION_APPROVE, "call_slk_stranger").json()["text"].startswith("Approved by ana")
 

@@ -20,6 +20,7 @@ from handoff.slack_interactions import (
     UnknownAction,
     approver_check,
     parse_interaction,
+    reply_url,
     signature,
     verify_signature,
 )
@@ -237,3 +238,30 @@ def test_an_unknown_action_is_refused_naming_it_and_the_known_ones() -> None:
 def test_a_payload_that_is_not_a_review_click_is_refused_naming_the_problem(body: bytes, problem: str) -> None:
     with pytest.raises(InteractionError, match=problem):
         parse_interaction(body)
+
+
+# --------------------------------------------------------------------------- telling the clicker
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://hooks.slack.com/actions/T0/1/abc", True),
+        ("http://127.0.0.1:9999/actions/T0/1/abc", True),
+        ("http://hooks.slack.com/actions/T0/1/abc", False),
+        ("https://hooks.slack.com.evil.example/actions", False),
+        ("https://169.254.169.254/latest/meta-data", False),
+        ("", False),
+    ],
+)
+def test_a_reply_goes_only_to_slack_or_the_loopback_sandbox(url: str, allowed: bool) -> None:
+    action = parse_interaction(_body(response_url=url))
+    assert action is not None and (reply_url(action) == url) is allowed
+
+
+def test_a_policy_approver_must_be_a_slack_user_or_user_group_id() -> None:
+    from pydantic import ValidationError
+
+    from handoff.route.policy import OwnerSpec
+
+    assert OwnerSpec(team="Billing", approvers=["U024BE7LH", "W0ENTERPRISE", "S0FINANCE"]).approvers
+    with pytest.raises(ValidationError, match="is not a Slack user id"):
+        OwnerSpec(team="Billing", approvers=["ana@example.com"])

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from handoff.review.model import NotAnApprover, ReviewDecision, Reviewer, ReviewRecord
 
@@ -102,6 +102,26 @@ class SlackAction:
         if self.decision == "reject":
             return ReviewDecision(decision="reject", reason=f"rejected in Slack by {self.who}")
         return ReviewDecision(decision="approve", note="approved in Slack")
+
+
+def reply_url(action: SlackAction) -> str | None:
+    """The click's ``response_url`` if it is Slack's (https on slack.com), or loopback http (the dev sandbox).
+
+    The payload is signed, so the URL is Slack's; the host check still keeps a
+    decision from ever posting anywhere else.
+    """
+    parts = urlsplit(action.response_url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and (host == "slack.com" or host.endswith(".slack.com")):
+        return action.response_url
+    if parts.scheme == "http" and host in ("127.0.0.1", "localhost", "::1"):
+        return action.response_url
+    return None
+
+
+def ephemeral(text: str) -> dict[str, Any]:
+    """A message only the clicker sees, leaving the review message as it is."""
+    return {"response_type": "ephemeral", "replace_original": False, "text": text}
 
 
 # --------------------------------------------------------------------------- who may decide

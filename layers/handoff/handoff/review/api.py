@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import requests
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
@@ -51,8 +52,11 @@ from handoff.review.store import ReviewStore
 from handoff.slack_interactions import (
     InteractionError,
     SignatureError,
+    SlackAction,
     approver_check,
+    ephemeral,
     parse_interaction,
+    reply_url,
     verify_signature,
 )
 
@@ -153,9 +157,25 @@ def approvers_by_team() -> dict[str, tuple[str, list[str]]]:
     return {spec.team: (key, list(spec.approvers)) for key, spec in default_policy().owners.items()}
 
 
-def _ephemeral(text: str, **extra: Any) -> Response[str]:
-    """What the clicker alone sees (Slack shows the answer to a click only to them)."""
-    return respond(200, {"response_type": "ephemeral", "replace_original": False, "text": text, **extra})
+REPLY_TIMEOUT = (0.5, 1.0)
+"""Connect and read seconds for the ephemeral reply: it must fit in the click's 3 s with the decision."""
+
+
+def _tell_clicker(action: SlackAction, text: str, **extra: Any) -> Response[str]:
+    """An ephemeral message to the clicker alone, through the click's ``response_url`` and in the answer.
+
+    Slack does not show a block_actions answer body as a message, so the
+    ``response_url`` post is what the person sees; it is best effort (the
+    decision already happened or was refused) and never waits past 1.5 s.
+    """
+    message = ephemeral(text)
+    url = reply_url(action)
+    if url:
+        try:
+            requests.post(url, json=message, timeout=REPLY_TIMEOUT)
+        except requests.RequestException as exc:
+            logger.warning("slack reply not delivered", extra={"call_id": action.call_id, "reason": type(exc).__name__})
+    return respond(200, {**message, **extra})
 
 
 def slack_interaction(request: APIGatewayProxyEventV2) -> Response[str]:
@@ -179,15 +199,15 @@ def slack_interaction(request: APIGatewayProxyEventV2) -> Response[str]:
         result = decide(_store(), _sfn(), action.call_id, action.review_decision(), action.reviewer, authorize=check)
     except ReviewError as exc:
         logger.info("slack decision refused", extra={"call_id": action.call_id, "reason": exc.title})
-        return _ephemeral(f"Not applied: {exc}", call_id=action.call_id, refused=exc.title)
+        return _tell_clicker(action, f"Not applied: {exc}", call_id=action.call_id, refused=exc.title)
     verb = "Approved" if result.decision == "approve" else "Rejected"
     logger.info(
         "review decided in slack",
         extra={"call_id": action.call_id, "decision": result.decision, "reviewer": action.reviewer.id},
     )
-    return _ephemeral(
-        f"{verb} by {action.who} (call {result.call_id})", call_id=result.call_id, decision=result.decision
-    )
+    # The review message itself is updated in place by notify on the outcome event; the answer only acknowledges.
+    text = f"{verb} by {action.who} (call {result.call_id})"
+    return respond(200, {**ephemeral(text), "call_id": result.call_id, "decision": result.decision})
 
 
 ROUTES = {"POST /reviews/{call_id}/decision": decision, "POST /slack/interactions": slack_interaction}
