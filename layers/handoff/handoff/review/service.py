@@ -105,6 +105,8 @@ def decide(
     review = store.get(call_id)
     if review is None:
         raise ReviewNotFound(call_id, f"no review is waiting for call {call_id}; `handoff review list` shows them")
+    if authorize is not None:
+        authorize(review)  # before anything else: a stranger learns nothing about the review
     if review.status == "decided":
         if review.decided_by == reviewer.id and review.decision == decision.decision:
             return apply(store, sfn, review, when)  # the same person retrying: finish it, answer as before
@@ -112,8 +114,6 @@ def decide(
             _finish_quietly(store, sfn, review, when)
     if review.status != "waiting":
         raise review.refusal()
-    if authorize is not None:
-        authorize(review)
     outcome = decision.outcome(review, reviewer, when).model_dump(mode="json")
     if not store.claim(review, decision.decision, reviewer, outcome, when):
         current = store.get(call_id) or review
