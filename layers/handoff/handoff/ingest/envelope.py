@@ -223,7 +223,7 @@ def _duration(obj: Mapping[str, Any]) -> float | None:
     if millis is not None:
         return millis / 1000
     minutes = _number(obj.get("call_length"))
-    return minutes * 60 if minutes is not None else None
+    return _number(minutes * 60) if minutes is not None else None  # a huge call_length must not overflow to inf
 
 
 _ROLE_KEYS: Final = ("role", "speaker", "user")
