@@ -62,8 +62,8 @@ def test_a_crash_before_the_start_is_finished_by_the_redelivery_once(stack: Any)
 def test_a_crash_before_the_start_is_finished_by_the_sweep_once(stack: Any) -> None:
     _crash_after_recording(stack, "crash_sweep")
     starter = StepFunctionsStarter(stack.state_machine_arn, client=stack.client("stepfunctions"))
-    assert "crash_sweep" in _service(stack, starter).sweep(older_than_seconds=0)
-    assert "crash_sweep" not in _service(stack, starter).sweep(older_than_seconds=0)
+    assert "crash_sweep" in _service(stack, starter).sweep(older_than_seconds=0).started
+    assert "crash_sweep" not in _service(stack, starter).sweep(older_than_seconds=0).started
     assert executions_by_name(stack)["crash_sweep"] == 1
 
 

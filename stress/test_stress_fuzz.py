@@ -57,8 +57,11 @@ class MemoryStore:
     def mark_started(self, call_id: str, execution_arn: str) -> None:
         self.writes.append(f"started {call_id}")
 
-    def pending(self, older_than_seconds: int, limit: int = 100) -> list[str]:
+    def pending(self, older_than_seconds: int) -> list[tuple[str, str]]:
         return []
+
+    def close_never_ended(self, call_id: str) -> bool:
+        return False
 
     def record_event(self, event: str, body_sha256: str, call_id: str | None) -> bool:
         self.writes.append(f"event {event}")

@@ -12,6 +12,7 @@ function keeps ``Tracing: Active``, so X-Ray still records each invocation.
 from __future__ import annotations
 
 import base64
+import binascii
 import time
 from typing import Any
 
@@ -23,7 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handoff.config import settings
 from handoff.ingest.service import IngestService, StepFunctionsStarter
-from handoff.problem import respond
+from handoff.problem import problem, respond
 from handoff.redact import install_log_redaction, register_secret
 from handoff.store import DynamoCallStore
 
@@ -75,7 +76,11 @@ def service() -> IngestService:
 def dialnexa_webhook() -> Response[str]:
     event = app.current_event
     body = event.body or ""
-    raw = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+    try:
+        raw = base64.b64decode(body, validate=True) if event.is_base64_encoded else body.encode("utf-8")
+    except (binascii.Error, ValueError):
+        metrics.add_metric(name="Webhook400", unit=MetricUnit.Count, value=1)
+        return respond(400, problem(400, "malformed webhook", "body is not valid base64"))
     answer = service().handle(raw, event.headers or {})
     metrics.add_metric(name=f"Webhook{answer.status}", unit=MetricUnit.Count, value=1)
     return respond(answer.status, answer.body)
@@ -85,7 +90,9 @@ def dialnexa_webhook() -> Response[str]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event":
-        started = service().sweep()
-        metrics.add_metric(name="SweepStarted", unit=MetricUnit.Count, value=len(started))
-        return {"started": started}
+        report = service().sweep(time_left=lambda: context.get_remaining_time_in_millis() / 1000)
+        metrics.add_metric(name="SweepStarted", unit=MetricUnit.Count, value=len(report.started))
+        metrics.add_metric(name="SweepNeverEnded", unit=MetricUnit.Count, value=len(report.closed))
+        metrics.add_metric(name="SweepLeft", unit=MetricUnit.Count, value=report.left)
+        return {"started": report.started, "never_ended": report.closed, "left": report.left}
     return app.resolve(event, context)

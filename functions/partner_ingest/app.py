@@ -10,6 +10,7 @@ work happens behind the bus, so Planyo is answered at once.
 from __future__ import annotations
 
 import base64
+import binascii
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -20,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from handoff.partners.bus import EventBridgePublisher
 from handoff.partners.callback import accept_callback
 from handoff.partners.planyo_events import configured_callback_token
-from handoff.problem import respond
+from handoff.problem import problem, respond
 from handoff.redact import install_log_redaction, register_secret
 
 logger = Logger()
@@ -50,7 +51,10 @@ def expected_token() -> str | None:
 def planyo_webhook(token: str) -> Response[str]:
     event = app.current_event
     body = event.body or ""
-    raw = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+    try:
+        raw = base64.b64decode(body, validate=True) if event.is_base64_encoded else body.encode("utf-8")
+    except (binascii.Error, ValueError):
+        return respond(400, problem(400, "malformed callback", "body is not valid base64"))
     answer = accept_callback(
         token,
         raw,

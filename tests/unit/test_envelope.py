@@ -224,9 +224,9 @@ def test_summary_stays_small_whatever_the_call_carries() -> None:
         }
     )
     summary = call.to_summary()
-    assert summary.summary is not None and len(summary.summary) == limits.STATE_SUMMARY_CHARS
+    assert summary.summary is not None and len(summary.summary) == limits.STATE_SUMMARY_BYTES
     assert len(summary.analysis) == limits.MAX_ANALYSIS_KEYS
-    assert all(len(v) == limits.STATE_ANALYSIS_VALUE_CHARS for v in summary.analysis.values())
+    assert all(len(v) == limits.STATE_ANALYSIS_VALUE_BYTES for v in summary.analysis.values())
     assert len(summary.model_dump_json()) < 40_000
 
 
@@ -322,16 +322,16 @@ def test_analysis_values_are_cleaned_and_bounded() -> None:
                 "blank": "   ",
                 "none": None,
                 "empty_list": [],
-                "long": "y" * (limits.MAX_ANALYSIS_STRING_CHARS + 10),
+                "long": "y" * (limits.MAX_ANALYSIS_STRING_BYTES + 10),
                 "nested": {"inner": "", "kept": " v "},
                 "list": [1, "", None, "a"],
-                "k" * (limits.MAX_ANALYSIS_KEY_CHARS + 1): "dropped",
+                "k" * (limits.MAX_ANALYSIS_KEY_BYTES + 1): "dropped",
                 "zero": 0,
             }
         )
     )
     assert call.analysis == {
-        "long": "y" * limits.MAX_ANALYSIS_STRING_CHARS,
+        "long": "y" * limits.MAX_ANALYSIS_STRING_BYTES,
         "nested": {"kept": "v"},
         "list": [1, "a"],
         "zero": 0,
@@ -374,9 +374,18 @@ def test_transcript_shapes_become_text(transcript: Any, expected: str | None) ->
     assert call_of(variant_a(transcript=transcript)).transcript == expected
 
 
-def test_transcript_is_capped() -> None:
-    transcript = call_of(variant_a(transcript="a" * (limits.MAX_TRANSCRIPT_CHARS + 5))).transcript
-    assert transcript is not None and len(transcript) == limits.MAX_TRANSCRIPT_CHARS
+def test_a_role_keyed_transcript_cannot_grow_past_its_byte_cap() -> None:
+    # Each one-letter part costs 5 body bytes but becomes "<100-letter role>: x\n" when joined.
+    role = "agent" * 20
+    transcript = call_of(variant_a(transcript={role: ["x"] * 40_000})).transcript
+    assert transcript is not None
+    assert limits.MAX_TRANSCRIPT_BYTES - 200 < limits.utf8_len(transcript) <= limits.MAX_TRANSCRIPT_BYTES
+    assert transcript.startswith(f"{role}: x")
+
+
+def test_a_transcript_is_capped_in_bytes_never_inside_a_character() -> None:
+    cut = limits.clip_utf8("日本語" * 10, 10)
+    assert cut == "日本語" and limits.utf8_len(cut) == 9
 
 
 @pytest.mark.parametrize(
@@ -603,8 +612,8 @@ def test_only_end_and_analysis_events_start_the_pipeline(event: EventName | str,
             id="blank-id",
         ),
         pytest.param(
-            variant_a(id="c" * (limits.MAX_CALL_ID_CHARS + 1)),
-            f"payload.call.id is longer than {limits.MAX_CALL_ID_CHARS} characters",
+            variant_a(id="c" * (limits.MAX_CALL_ID_BYTES + 1)),
+            f"payload.call.id is longer than {limits.MAX_CALL_ID_BYTES} bytes (UTF-8)",
             id="long-id",
         ),
         pytest.param(b'{"event": "call.ended"}', "call id (call_id or session_id) is missing", id="b-missing-id"),

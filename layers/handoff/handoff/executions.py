@@ -11,15 +11,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from handoff.ingest.envelope import execution_name
+from handoff.ingest.envelope import redrive_execution_name as _redrive_name
 
 REDRIVE_MARK = "-redrive-"
 EXECUTION_NAME_MAX = 80
 
 
 def redrive_execution_name(base: str, attempt: int) -> str:
-    """``<base>-redrive-<n>``, cut to the 80 characters Step Functions allows."""
-    suffix = f"{REDRIVE_MARK}{attempt}"
-    return f"{base[: EXECUTION_NAME_MAX - len(suffix)]}{suffix}"
+    """``<base>-redrive-<n>``, hashed when longer than 80 characters (injective: see ingest.envelope)."""
+    return _redrive_name(base, attempt)
 
 
 def execution_arn(machine_arn: str, name: str) -> str:

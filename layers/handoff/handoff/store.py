@@ -7,7 +7,16 @@ optimistic locking on ``version`` so concurrent merges never lose an update.
 
 A recorded call carries ``pending_start`` until its execution is started; the
 sparse ``pending`` index lets the scheduled sweep find calls whose ingest died
-between recording and starting.
+between recording and starting. A call that never ends (only ``call_initiated``
+ever arrived) leaves the index after :data:`NEVER_ENDED_AFTER_SECONDS` with the
+outcome ``never_ended`` on its record, so the index only holds calls that can still start.
+
+Sizes are UTF-8 bytes, as DynamoDB counts them: the call is stored as UTF-8 JSON
+(never ``\\uXXXX`` escapes, which make a Cyrillic letter 6 bytes instead of 2) and,
+above :data:`~handoff.ingest.limits.CALL_COMPRESS_ABOVE_BYTES`, zlib-compressed in
+the binary attribute ``call_z``. :func:`encode_call` guarantees the stored call
+never passes :data:`~handoff.ingest.limits.CALL_RECORD_MAX_BYTES`, so any body
+ingest accepts is recorded, whatever its script.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -22,8 +32,16 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from handoff import aws
+from handoff.ingest import limits
 
 PENDING = "PENDING"
+NEVER_ENDED = "never_ended"
+NEVER_ENDED_AFTER_SECONDS = 6 * 3600
+"""A call with no end event this long after it was recorded leaves the pending index (outcome never_ended).
+
+DialNexa posts call_ended when a call ends and retries for hours; no phone call we handle lasts six hours.
+A later end event still starts the call normally (ingest starts on delivery, not from the index)."""
+TRUNCATION_NOTE = "\n[transcript cut here to fit the call record]"
 MAX_MERGE_ATTEMPTS = 12
 MERGE_BACKOFF_SECONDS = 0.02
 
@@ -54,7 +72,7 @@ class StoredCall:
     def from_item(cls, item: dict[str, Any]) -> StoredCall:
         return cls(
             call_id=item["call_id"],
-            call=json.loads(item.get("call_json") or "{}"),
+            call=decode_call(item),
             events=list(item.get("events") or []),
             received_at=item.get("received_at", ""),
             started=bool(item.get("execution_arn")),
@@ -71,6 +89,56 @@ class RecordResult:
     stored: StoredCall
 
 
+def _dumps(call: dict[str, Any]) -> bytes:
+    return json.dumps(call, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+
+
+def encode_call(call: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The call as DynamoDB attributes: ``call_json`` (UTF-8 text) or, when large, ``call_z`` (zlib).
+
+    Never larger than CALL_RECORD_MAX_BYTES. A record built from one accepted body
+    (at most 256 KiB) always fits even incompressible; only a transcript joined from
+    several deliveries can pass it, and is then cut at the end with a visible note.
+    """
+    for _ in range(8):
+        data = _dumps(call)
+        if len(data) <= limits.CALL_COMPRESS_ABOVE_BYTES:
+            return {"call_json": {"S": data.decode("utf-8")}}
+        packed = zlib.compress(data, 6)
+        if len(packed) <= limits.CALL_RECORD_MAX_BYTES:
+            return {"call_z": {"B": packed}}
+        call = _shrunk(call, len(packed) - limits.CALL_RECORD_MAX_BYTES)
+    raise ValueError("call record cannot be made to fit")  # unreachable: _shrunk empties the big fields
+
+
+def _shrunk(call: dict[str, Any], excess: int) -> dict[str, Any]:
+    """The call with its transcript (then its analysis) cut by at least ``excess`` bytes."""
+    transcript = call.get("transcript") or ""
+    size = limits.utf8_len(transcript)
+    if size > excess + 1024:
+        kept = limits.clip_utf8(transcript, size - excess - 1024 - len(TRUNCATION_NOTE))
+        return {**call, "transcript": kept.removesuffix(TRUNCATION_NOTE) + TRUNCATION_NOTE}
+    if transcript:
+        return {**call, "transcript": TRUNCATION_NOTE.strip()}
+    return {**call, "analysis": {}, "summary": limits.clip_utf8(call.get("summary") or "", 4096) or None}
+
+
+def decode_call(item: dict[str, Any]) -> dict[str, Any]:
+    """The call from a plain (deserialised) item, compressed or not."""
+    packed = item.get("call_z")
+    if packed is not None:
+        raw = getattr(packed, "value", packed)
+        return dict(json.loads(zlib.decompress(bytes(raw)).decode("utf-8")))
+    return dict(json.loads(item.get("call_json") or "{}"))
+
+
+def stored_call_bytes(item: dict[str, Any]) -> int:
+    """Bytes the call takes in a raw (DynamoDB-typed) item: what counts against the 400 KB limit."""
+    if "call_z" in item:
+        return len(item["call_z"]["B"])
+    return limits.utf8_len(item.get("call_json", {}).get("S", ""))
+
+
 class CallStore(Protocol):
     def record(self, call_id: str, call: dict[str, Any], event: str) -> RecordResult: ...
 
@@ -80,7 +148,9 @@ class CallStore(Protocol):
 
     def mark_started(self, call_id: str, execution_arn: str) -> None: ...
 
-    def pending(self, older_than_seconds: int, limit: int = 100) -> list[str]: ...
+    def pending(self, older_than_seconds: int) -> list[tuple[str, str]]: ...
+
+    def close_never_ended(self, call_id: str) -> bool: ...
 
     def record_event(self, event: str, body_sha256: str, call_id: str | None) -> bool: ...
 
@@ -102,7 +172,7 @@ class DynamoCallStore:
         item: dict[str, Any] = {
             "pk": {"S": call_key(call_id)},
             "call_id": {"S": call_id},
-            "call_json": {"S": json.dumps(call, default=str)},
+            **encode_call(call),
             "events": {"L": [{"S": event}]},
             "received_at": {"S": now},
             "updated_at": {"S": now},
@@ -142,14 +212,16 @@ class DynamoCallStore:
             ):
                 # A pure duplicate (the common case under retries): nothing to write, nothing to race on.
                 return current
+            encoded = encode_call(merged_json)
+            (attr, value), other = next(iter(encoded.items())), "call_z" if "call_json" in encoded else "call_json"
             try:
                 self.client.update_item(
                     TableName=self.table_name,
                     Key={"pk": {"S": call_key(call_id)}},
-                    UpdateExpression="SET call_json = :c, events = :e, updated_at = :u, version = :nv",
+                    UpdateExpression=f"SET {attr} = :c, events = :e, updated_at = :u, version = :nv REMOVE {other}",
                     ConditionExpression="version = :v",
                     ExpressionAttributeValues={
-                        ":c": {"S": json.dumps(merged_json, default=str)},
+                        ":c": value,
                         ":e": {"L": [{"S": e} for e in events]},
                         ":u": {"S": now_iso()},
                         ":v": {"N": str(current.version)},
@@ -196,16 +268,42 @@ class DynamoCallStore:
             },
         )
 
-    def pending(self, older_than_seconds: int, limit: int = 100) -> list[str]:
+    def pending(self, older_than_seconds: int, page_size: int = 100) -> list[tuple[str, str]]:
+        """(call id, received_at) of every call recorded but not started, oldest first: every page."""
         cutoff = (datetime.now(UTC) - timedelta(seconds=older_than_seconds)).isoformat(timespec="milliseconds")
-        response = self.client.query(
-            TableName=self.table_name,
-            IndexName="pending",
-            KeyConditionExpression="pending_start = :p AND received_at <= :cutoff",
-            ExpressionAttributeValues={":p": {"S": PENDING}, ":cutoff": {"S": cutoff}},
-            Limit=limit,
-        )
-        return [item["pk"]["S"].removeprefix("CALL#") for item in response.get("Items", [])]
+        found: list[tuple[str, str]] = []
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": "pending",
+            "KeyConditionExpression": "pending_start = :p AND received_at <= :cutoff",
+            "ExpressionAttributeValues": {":p": {"S": PENDING}, ":cutoff": {"S": cutoff}},
+            "Limit": page_size,
+        }
+        while True:
+            response = self.client.query(**query)
+            found += [
+                (item["pk"]["S"].removeprefix("CALL#"), item["received_at"]["S"]) for item in response.get("Items", [])
+            ]
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return found
+            query["ExclusiveStartKey"] = last
+
+    def close_never_ended(self, call_id: str) -> bool:
+        """Take a call that never ended out of the pending index; the record says ``never_ended``."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": call_key(call_id)}},
+                UpdateExpression="SET outcome = :o, closed_at = :at REMOVE pending_start",
+                ConditionExpression="attribute_exists(pending_start) AND attribute_not_exists(execution_arn)",
+                ExpressionAttributeValues={":o": {"S": NEVER_ENDED}, ":at": {"S": now_iso()}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def record_event(self, event: str, body_sha256: str, call_id: str | None) -> bool:
         """Record a verified event Handoff does not act on (once per body)."""

@@ -139,12 +139,12 @@ def starts_execution(event: EventName | str) -> bool:
 T = TypeVar("T")
 
 
-def _text(value: Any, cap: int = limits.MAX_FIELD_CHARS) -> str | None:
-    """A stripped, capped string, or None for anything else (wrong type = absent)."""
+def _text(value: Any, cap: int = limits.MAX_FIELD_BYTES) -> str | None:
+    """A stripped string capped at ``cap`` UTF-8 bytes, or None for anything else (wrong type = absent)."""
     if not isinstance(value, str):
         return None
     value = value.strip()
-    return value[:cap] if value else None
+    return limits.clip_utf8(value, cap) if value else None
 
 
 def _token(value: Any) -> str | None:
@@ -199,7 +199,7 @@ def _datetime(value: Any) -> datetime | None:
 
 def _url(value: Any) -> str | None:
     """An http(s) URL; anything else (javascript:, relative paths) is dropped."""
-    text = _text(value, limits.MAX_URL_CHARS)
+    text = _text(value, limits.MAX_URL_BYTES)
     if text is None or not text.lower().startswith(("https://", "http://")):
         return None
     return text
@@ -230,36 +230,67 @@ _ROLE_KEYS: Final = ("role", "speaker", "user")
 _TURN_TEXT_KEYS: Final = ("text", "message", "content")
 
 
+class _Lines:
+    """Transcript lines joined up to :data:`limits.MAX_TRANSCRIPT_BYTES`.
+
+    Counting while joining matters: a role-keyed transcript repeats its role before
+    every part, so the joined text can be many times the body; we stop at the cap.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.size = 0
+
+    def add(self, line: str) -> bool:
+        """Append a line; False once the cap is reached (the caller stops)."""
+        room = limits.MAX_TRANSCRIPT_BYTES - self.size - (1 if self.lines else 0)
+        if room <= 0:
+            return False
+        clipped = limits.clip_utf8(line, room)
+        self.lines.append(clipped)
+        self.size += limits.utf8_len(clipped) + (1 if len(self.lines) > 1 else 0)
+        return clipped == line
+
+    def text(self) -> str | None:
+        text = "\n".join(self.lines).strip()
+        return text or None
+
+
 def _transcript(value: Any) -> str | None:
-    """Transcript text from a string, a list of turns, or a role-keyed object; capped."""
-    lines: list[str] = []
+    """Transcript text from a string, a list of turns, or a role-keyed object; capped in bytes."""
+    lines = _Lines()
     if isinstance(value, str):
         text = value.strip()
-        return text[: limits.MAX_TRANSCRIPT_CHARS] if text else None
+        return limits.clip_utf8(text, limits.MAX_TRANSCRIPT_BYTES) if text else None
     if isinstance(value, list):
         for turn in value:
             if isinstance(turn, str) and turn.strip():
-                lines.append(turn.strip())
+                line = turn.strip()
             elif isinstance(turn, dict):
                 said = _first(turn, _TURN_TEXT_KEYS, _text_uncapped)
                 if said is None:
                     continue
                 role = _first(turn, _ROLE_KEYS, _text)
-                lines.append(f"{role}: {said}" if role else said)
+                line = f"{role}: {said}" if role else said
+            else:
+                continue
+            if not lines.add(line):
+                break
     elif isinstance(value, dict):
         for role, said in value.items():
             parts = said if isinstance(said, list) else [said]
             for part in parts:
                 if isinstance(part, str) and part.strip():
-                    lines.append(f"{role.strip()}: {part.strip()}" if role.strip() else part.strip())
+                    name = limits.clip_utf8(role.strip(), limits.MAX_FIELD_BYTES)
+                    if not lines.add(f"{name}: {part.strip()}" if name else part.strip()):
+                        return lines.text()
     else:
         return None
-    text = "\n".join(lines).strip()
-    return text[: limits.MAX_TRANSCRIPT_CHARS] if text else None
+    return lines.text()
 
 
 def _text_uncapped(value: Any) -> str | None:
-    return _text(value, limits.MAX_TRANSCRIPT_CHARS)
+    return _text(value, limits.MAX_TRANSCRIPT_BYTES)
 
 
 def _clean_value(value: Any, depth: int) -> Any:
@@ -270,7 +301,7 @@ def _clean_value(value: Any, depth: int) -> Any:
         return value if math.isfinite(value) else None
     if isinstance(value, str):
         text = value.strip()
-        return text[: limits.MAX_ANALYSIS_STRING_CHARS] if text else None
+        return limits.clip_utf8(text, limits.MAX_ANALYSIS_STRING_BYTES) if text else None
     if depth >= limits.MAX_ANALYSIS_DEPTH:
         return None
     if isinstance(value, list):
@@ -288,7 +319,7 @@ def _clean_mapping(value: Mapping[Any, Any], depth: int = 0) -> dict[str, Any]:
     for key, raw in value.items():
         if len(cleaned) >= limits.MAX_ANALYSIS_KEYS:
             break
-        if not isinstance(key, str) or not key.strip() or len(key) > limits.MAX_ANALYSIS_KEY_CHARS:
+        if not isinstance(key, str) or not key.strip() or limits.utf8_len(key) > limits.MAX_ANALYSIS_KEY_BYTES:
             continue
         item = _clean_value(raw, depth)
         if item is not None:
@@ -362,7 +393,7 @@ def _normalise_call_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
         "duration_seconds": _duration(obj),
         "hangup_reason": _first(obj, ("hangup_reason", "end_reason", "disconnection_reason"), _token),
         "transcript": _first(obj, ("transcript", "transcripts", "concatenated_transcript"), _transcript),
-        "summary": _first(obj, ("summary",), lambda v: _text(v, limits.MAX_SUMMARY_CHARS)),
+        "summary": _first(obj, ("summary",), lambda v: _text(v, limits.MAX_SUMMARY_BYTES)),
         "recording_url": _first(obj, ("recording_url",), _url),
         "transfer": _transfer(obj),
         "analysis": _analysis(obj),
@@ -412,7 +443,7 @@ class Call(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    call_id: str = Field(min_length=1, max_length=limits.MAX_CALL_ID_CHARS)
+    call_id: str = Field(min_length=1, max_length=limits.MAX_CALL_ID_BYTES)
     direction: str | None = None
     type: str | None = None
     status: str | None = None
@@ -462,7 +493,7 @@ class Call(BaseModel):
             initiated_at=self.initiated_at,
             duration_seconds=self.duration_seconds,
             hangup_reason=self.hangup_reason,
-            summary=self.summary[: limits.STATE_SUMMARY_CHARS] if self.summary else None,
+            summary=limits.clip_escaped(self.summary, limits.STATE_SUMMARY_BYTES) if self.summary else None,
             recording_url=self.recording_url,
             call_url=None,
             transferred_to=transferred_to if isinstance(transferred_to, str) else None,
@@ -473,16 +504,26 @@ class Call(BaseModel):
 
 
 def _state_analysis(analysis: Mapping[str, Any]) -> dict[str, Any]:
-    """Analysis for the state machine: strings capped harder, large nested values left out."""
+    """Analysis for the state machine: strings capped harder, large nested values left out.
+
+    Every size is ASCII-escaped JSON bytes (``json.dumps`` default), the most any
+    serialiser on the way writes, and the whole is bounded too: 50 keys of 500
+    Cyrillic letters each would otherwise be 150 KB of state.
+    """
     small: dict[str, Any] = {}
+    total = 2
     for key, value in analysis.items():
         if isinstance(value, str):
-            small[key] = value[: limits.STATE_ANALYSIS_VALUE_CHARS]
-        elif isinstance(value, dict | list):
-            if len(json.dumps(value, separators=(",", ":"))) <= limits.STATE_ANALYSIS_NESTED_CHARS:
-                small[key] = value
-        else:
-            small[key] = value
+            value = limits.clip_escaped(value, limits.STATE_ANALYSIS_VALUE_BYTES)
+        elif isinstance(value, dict | list) and (
+            len(json.dumps(value, separators=(",", ":"))) > limits.STATE_ANALYSIS_NESTED_BYTES
+        ):
+            continue
+        size = len(json.dumps({key: value}, separators=(",", ":")))
+        if total + size > limits.STATE_ANALYSIS_TOTAL_BYTES:
+            continue
+        small[key] = value
+        total += size
     return small
 
 
@@ -531,7 +572,8 @@ def merge_calls(existing: Call, update: Call) -> Call:
     merged["status"] = existing.status if backwards or update.status is None else update.status
     times = [t for t in (existing.initiated_at, update.initiated_at) if t is not None]
     merged["initiated_at"] = min(times) if times else None
-    merged["analysis"] = {**existing.analysis, **update.analysis}
+    analysis = {**existing.analysis, **update.analysis}
+    merged["analysis"] = dict(list(analysis.items())[: limits.MAX_ANALYSIS_KEYS])
     merged["last_event"] = update.last_event or existing.last_event
     return existing.model_copy(update=merged)
 
@@ -540,20 +582,56 @@ def merge_calls(existing: Call, update: Call) -> Call:
 
 _EXECUTION_NAME_OK: Final = re.compile(rf"[A-Za-z0-9_-]{{1,{limits.EXECUTION_NAME_MAX_CHARS}}}")
 _EXECUTION_NAME_BAD_CHARS: Final = re.compile(r"[^A-Za-z0-9_-]+")
+_DIGEST_CHARS: Final = 20
+_HASHED_TAIL: Final = re.compile(rf"--[0-9a-f]{{{_DIGEST_CHARS}}}\Z")
+_REDRIVE_TAIL: Final = re.compile(r"-redrive-[0-9]+\Z")
+REDRIVE_MARK: Final = "-redrive-"
+
+
+def _digest(domain: str, value: str) -> str:
+    """80 bits of SHA-256 over a domain-separated value (call ids and redrives never share an input)."""
+    data = f"{domain}\x00{value}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()[:_DIGEST_CHARS]
+
+
+def _hashed_name(domain: str, value: str, readable: str) -> str:
+    cleaned = _EXECUTION_NAME_BAD_CHARS.sub("-", readable).strip("-") or "call"
+    room = limits.EXECUTION_NAME_MAX_CHARS - _DIGEST_CHARS - 2
+    return f"{cleaned[:room].rstrip('-')}--{_digest(domain, value)}"
 
 
 def execution_name(call_id: str) -> str:
-    """A Step Functions execution name for the call: the id itself when it is already valid.
+    """A Step Functions execution name for the call, injective over call ids.
 
-    Otherwise the id is cleaned to ``[A-Za-z0-9_-]`` and suffixed with a hash of
-    the original, so two different ids never share a name and the mapping is
-    stable across deliveries (that is what makes the start exactly-once).
+    Names fall in three disjoint families, so no two ids (and no id and a redrive)
+    ever share one:
+
+    * the id itself, when it is a valid name that ends neither like a hashed name
+      (``--`` + 20 hex digits) nor like a redrive (``-redrive-<n>``);
+    * every other id: cleaned to ``[A-Za-z0-9_-]``, then ``--`` and 80 bits of
+      SHA-256 of the original id, so the mapping is stable across deliveries
+      (that is what makes the start exactly-once);
+    * redrives: :func:`redrive_execution_name`.
     """
-    if _EXECUTION_NAME_OK.fullmatch(call_id):
+    if _EXECUTION_NAME_OK.fullmatch(call_id) and not _HASHED_TAIL.search(call_id) and not _REDRIVE_TAIL.search(call_id):
         return call_id
-    digest = hashlib.sha256(call_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    cleaned = _EXECUTION_NAME_BAD_CHARS.sub("-", call_id).strip("-") or "call"
-    return f"{cleaned[: limits.EXECUTION_NAME_MAX_CHARS - len(digest) - 1]}-{digest}"
+    return _hashed_name("call", call_id, call_id)
+
+
+def redrive_execution_name(base: str, attempt: int) -> str:
+    """The ``attempt``-th redrive of the execution named ``base`` (an :func:`execution_name`).
+
+    ``<base>-redrive-<n>`` when that fits in 80 characters: no execution name ends
+    like that, and the suffix parses back uniquely. Longer bases get a hashed name
+    over (attempt, base), so two long ids that share their first 70 characters
+    still get two redrive names.
+    """
+    if attempt < 1:
+        raise ValueError("redrive attempts count from 1")
+    readable = f"{base}{REDRIVE_MARK}{attempt}"
+    if len(readable) <= limits.EXECUTION_NAME_MAX_CHARS:
+        return readable
+    return _hashed_name(f"redrive{attempt}", base, f"{base[:40]}-r{attempt}")
 
 
 # --------------------------------------------------------------------------- envelopes
@@ -697,8 +775,8 @@ def _valid_call_id(path: str, value: Any) -> str:
         raise MalformedWebhook(f"{path} must be a string, got {_json_type(value)}")
     if not value.strip():
         raise MalformedWebhook(f"{path} is empty")
-    if len(value.strip()) > limits.MAX_CALL_ID_CHARS:
-        raise MalformedWebhook(f"{path} is longer than {limits.MAX_CALL_ID_CHARS} characters")
+    if limits.utf8_len(value.strip()) > limits.MAX_CALL_ID_BYTES:
+        raise MalformedWebhook(f"{path} is longer than {limits.MAX_CALL_ID_BYTES} bytes (UTF-8)")
     return value.strip()
 
 
@@ -748,7 +826,8 @@ def parse_webhook(raw: bytes) -> CallEvent | Ping | UnknownEvent:
         message = body.get("message")
         if isinstance(message, str):
             return Ping(
-                message=message.strip()[: limits.MAX_PING_MESSAGE_CHARS], timestamp=_datetime(body.get("timestamp"))
+                message=limits.clip_utf8(message.strip(), limits.MAX_PING_MESSAGE_BYTES),
+                timestamp=_datetime(body.get("timestamp")),
             )
         raise MalformedWebhook(
             "body has no event name (event_type or event), no call object and is not a verification ping"
@@ -756,7 +835,9 @@ def parse_webhook(raw: bytes) -> CallEvent | Ping | UnknownEvent:
 
     name = EVENT_ALIASES.get(raw_event.lower())
     if name is None:
-        return UnknownEvent(raw_event=raw_event[: limits.MAX_FIELD_CHARS], call_id=_best_effort_call_id(body, located))
+        return UnknownEvent(
+            raw_event=limits.clip_utf8(raw_event, limits.MAX_FIELD_BYTES), call_id=_best_effort_call_id(body, located)
+        )
     if key == "event_type":
         variant: Literal["A", "B", "C", "flat"] = "A"
     elif raw_event.lower() in _VARIANT_C_NAMES:

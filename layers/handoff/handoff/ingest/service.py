@@ -31,11 +31,22 @@ from handoff.ingest.limits import MAX_BODY_BYTES
 from handoff.ingest.signature import verify
 from handoff.problem import problem
 from handoff.redact import redact_value
-from handoff.store import CallStore, StoredCall
+from handoff.store import NEVER_ENDED_AFTER_SECONDS, CallStore, StoredCall
 
 logger = Logger(child=True)
 
 SWEEP_MIN_AGE_SECONDS = 60
+SWEEP_RESERVE_SECONDS = 2.0
+"""The sweep stops taking new calls when less than this is left of its invocation; the next sweep goes on."""
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What one sweep did: started calls, calls closed as never ended, calls left for the next sweep."""
+
+    started: list[str] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    left: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,20 +137,46 @@ class IngestService:
         self.store.mark_started(stored.call_id, arn)
         return arn
 
-    def sweep(self, older_than_seconds: int = SWEEP_MIN_AGE_SECONDS) -> list[str]:
-        """Start every call recorded but never started (ingest died in between)."""
-        started: list[str] = []
-        for call_id in self.store.pending(older_than_seconds):
+    def sweep(
+        self,
+        older_than_seconds: int = SWEEP_MIN_AGE_SECONDS,
+        *,
+        time_left: Callable[[], float] | None = None,
+        never_ended_after_seconds: int = NEVER_ENDED_AFTER_SECONDS,
+    ) -> SweepReport:
+        """Start every call recorded but never started (ingest died in between); close calls that never ended.
+
+        Pages through the whole pending index, oldest first. ``time_left`` (seconds,
+        from the Lambda context) stops it before its invocation times out; what is
+        left stays in the index for the next sweep, so nothing is skipped for good.
+        """
+        report = SweepReport()
+        pending = self.store.pending(older_than_seconds)
+        give_up_before = _iso_ago(never_ended_after_seconds)
+        for index, (call_id, received_at) in enumerate(pending):
+            if time_left is not None and time_left() < SWEEP_RESERVE_SECONDS:
+                report = SweepReport(report.started, report.closed, len(pending) - index)
+                break
             stored = self.store.get(call_id)
             if stored is None or stored.started:
                 continue
-            if not any(starts_execution(e) for e in stored.events):
-                continue
-            self.start(stored)
-            started.append(call_id)
-        if started:
-            logger.info("sweep started recorded calls", extra={"call_ids": started})
-        return started
+            if any(starts_execution(e) for e in stored.events):
+                self.start(stored)
+                report.started.append(call_id)
+            elif received_at < give_up_before and self.store.close_never_ended(call_id):
+                report.closed.append(call_id)
+        if report.started or report.closed or report.left:
+            logger.info(
+                "sweep done",
+                extra={"started": report.started, "never_ended": report.closed, "left_for_next_sweep": report.left},
+            )
+        return report
+
+
+def _iso_ago(seconds: int) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
 
 
 def _refusal(status: int, title: str, detail: str) -> IngestAnswer:
@@ -159,7 +196,7 @@ class StepFunctionsStarter:
     def start(self, name: str, payload: dict[str, Any]) -> str:
         try:
             response = self.client.start_execution(
-                stateMachineArn=self.arn, name=name, input=json.dumps(payload, default=str)
+                stateMachineArn=self.arn, name=name, input=json.dumps(payload, ensure_ascii=False, default=str)
             )
             return str(response["executionArn"])
         except self.client.exceptions.ExecutionAlreadyExists:

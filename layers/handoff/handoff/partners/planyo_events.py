@@ -230,6 +230,8 @@ def read_fields(body: bytes, content_type: str | None, query: Mapping[str, str] 
             loaded = json.loads(text)
         except ValueError:
             raise InvalidNotification("body is not valid JSON") from None
+        except RecursionError:
+            raise InvalidNotification("body is not valid JSON: nested too deeply") from None
         if not isinstance(loaded, dict):
             raise InvalidNotification("JSON body must be an object")
         fields.update(
