@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -156,7 +157,22 @@ def describe(sfn: Any, execution_arn: str) -> ExecutionView:
 
 
 def execution_arn_for(sfn: Any, machine_arn: str, call_id: str) -> str:
+    """The execution of a call id; a redrive's own name (``<id>-redrive-2``) names that redrive.
+
+    Names are injective over call ids, so an id that looks like a redrive name has a
+    hashed execution name of its own: that one is used when it exists.
+    """
+    from botocore.exceptions import ClientError
+
     from handoff.ingest.envelope import execution_name
 
     prefix = machine_arn.replace(":stateMachine:", ":execution:", 1)
-    return f"{prefix}:{execution_name(call_id)}"
+    name = execution_name(call_id)
+    if name != call_id and re.fullmatch(r"[A-Za-z0-9_-]{1,80}", call_id):
+        try:
+            sfn.describe_execution(executionArn=f"{prefix}:{name}")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                raise
+            return f"{prefix}:{call_id}"
+    return f"{prefix}:{name}"
