@@ -17,7 +17,8 @@ $(UV):
 	python3 -m pip install --user --quiet uv
 
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	@$(UV) sync --frozen -q
+	@echo "installed: .venv with $$($(UV) pip list -q --python $(PY) 2>/dev/null | tail -n +3 | wc -l | tr -d ' ') packages from uv.lock (handoff: $(VENV)/bin/handoff)"
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv from the lock file
@@ -25,8 +26,10 @@ install: $(STAMP) ## Create .venv from the lock file
 demo: $(STAMP) ## Run every sample DialNexa call through the embedded stack
 	$(VENV)/bin/handoff demo
 
-dev: $(STAMP) ## Run the embedded stack (webhooks on :3000, AWS on :5000)
-	$(VENV)/bin/handoff dev
+PORT ?= 3000
+AWS_PORT ?= 3001
+dev: $(STAMP) ## Run the embedded stack until Ctrl-C (make dev PORT=3000 AWS_PORT=3001)
+	@$(VENV)/bin/handoff dev --port $(PORT) --aws-port $(AWS_PORT)
 
 test: $(STAMP) lint ## Lint, type-check and run the whole test suite
 	$(VENV)/bin/pytest
@@ -39,7 +42,7 @@ lint: $(STAMP) ## ruff, mypy, and the template checks
 	$(VENV)/bin/sam validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
 
 build: $(STAMP) layers/handoff/requirements.txt ## sam build without Docker (makefile build method, arm64 wheels)
-	UV=$(UV) $(VENV)/bin/sam build --template template.yaml
+	$(VENV)/bin/sam build --template template.yaml
 
 check: $(STAMP) layers/handoff/requirements.txt ## Static checks: cfn-lint, checkov, bandit, pip-audit, sam build
 	$(VENV)/bin/sam validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
@@ -50,7 +53,8 @@ check: $(STAMP) layers/handoff/requirements.txt ## Static checks: cfn-lint, chec
 	@# workplace's package proxy), pip-audit can look nothing up and says so per package; it still
 	@# fails on any vulnerability it does find.
 	$(VENV)/bin/pip-audit --disable-pip --no-deps -r layers/handoff/requirements.txt
-	UV=$(UV) $(VENV)/bin/sam build --template template.yaml
+	@# Plain `sam build` as a SAM user types it: no uv on PATH (the layer finds the one in .venv).
+	env -u UV PATH=/usr/bin:/bin $(VENV)/bin/sam build --template template.yaml
 
 bench: $(STAMP) build ## Figures: cold start, warm cost, throughput, artifact size, cost per call (benchmarks/results.json)
 	$(VENV)/bin/python benchmarks/run.py

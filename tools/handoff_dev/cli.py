@@ -15,11 +15,15 @@ from rich.console import Console
 from rich.table import Table
 
 from handoff_dev import ops
+from handoff_dev.cli_errors import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_UNREACHABLE, CliError, HandoffGroup
+from handoff_dev.partners import load_partner_config
 
 app = typer.Typer(
+    cls=HandoffGroup,
     help="Handoff: DialNexa calls to safe, exactly-once work. Developer and ops CLI.",
+    epilog=EXIT_CODES_HELP + " --debug shows the traceback of an error.",
     no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False,
 )
 executions_app = typer.Typer(help="Executions of the Handoff state machine, state by state.", no_args_is_help=True)
 app.add_typer(executions_app, name="executions")
@@ -41,6 +45,31 @@ def _register_subcommands() -> None:
 
 
 _register_subcommands()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"handoff {version('handoff')}")
+        except PackageNotFoundError:
+            typer.echo("handoff (not installed as a package)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback of an error (or HANDOFF_DEBUG=1).")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Handoff: DialNexa calls to safe, exactly-once work. Developer and ops CLI."""
+
+
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 EndpointOption = Annotated[
@@ -54,17 +83,67 @@ RegionOption = Annotated[str | None, typer.Option("--region", help="AWS region."
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-@app.command()
+STOP_GRACE_SECONDS = 4.5
+
+
+def _require_free_ports(host: str, ports: dict[str, int]) -> None:
+    """Fail in a second with one line when a port is taken (the servers would otherwise hang on it)."""
+    import errno
+    import socket
+
+    for flag, port in ports.items():
+        if not port:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                raise CliError(
+                    f"port {port} on {host} is already in use ({flag})",
+                    f"pick a free one: handoff dev {flag} N, or make dev PORT=N AWS_PORT=M",
+                    EXIT_BAD_INPUT,
+                ) from None
+
+
+def _stop_on_signals(stop: threading.Event, started: threading.Event) -> None:
+    """Ctrl-C or SIGTERM stops everything within 5 s, always: a clean stop, else a hard exit."""
+
+    def handle(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            os._exit(128 + signum)  # a second Ctrl-C: now
+        stop.set()
+        watchdog = threading.Timer(STOP_GRACE_SECONDS, lambda: os._exit(128 + signum))
+        watchdog.daemon = True
+        watchdog.start()
+        if not started.is_set():
+            raise KeyboardInterrupt  # still starting: abandon the start
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+dev_app = typer.Typer(help="The embedded stack on loopback, and what its sandboxes did.")
+app.add_typer(dev_app, name="dev")
+
+
+@dev_app.callback(invoke_without_command=True)
 def dev(
+    ctx: typer.Context,
     port: Annotated[int, typer.Option(help="HTTP API port (webhooks).")] = 3000,
-    aws_port: Annotated[int, typer.Option("--aws-port", help="Embedded AWS endpoint port (moto server).")] = 5000,
+    aws_port: Annotated[
+        int, typer.Option("--aws-port", help="Embedded AWS endpoint port (moto server; not 5000: macOS AirPlay).")
+    ] = 3001,
     log_level: Annotated[str, typer.Option(help="Function log level.")] = "INFO",
     partner_config: Annotated[
         Path | None, typer.Option(help="JSON file with real partner credentials (default: sandboxes).")
     ] = None,
 ) -> None:
     """Run the embedded stack until Ctrl-C: HTTP API, AWS endpoint and partner sandboxes on loopback."""
-    from handoff_dev.embedded.stack import DEV_WEBHOOK_SECRET, EmbeddedStack, StackOptions
+    if ctx.invoked_subcommand is not None:
+        return
+    from handoff_dev.embedded.stack import DEV_PLANYO_CALLBACK_TOKEN, DEV_WEBHOOK_SECRET, EmbeddedStack, StackOptions
 
     options = StackOptions(
         port=port,
@@ -74,19 +153,101 @@ def dev(
         previous_webhook_secret=os.environ.get("HANDOFF_WEBHOOK_SECRET_PREVIOUS", ""),
         partner_config_file=partner_config,
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if partner_config is not None:
+        load_partner_config(partner_config)  # a missing or malformed file is one line, before anything starts
+    _require_free_ports(options.host, {"--port": port, "--aws-port": aws_port})
+    stop, started = threading.Event(), threading.Event()
+    _stop_on_signals(stop, started)
     with EmbeddedStack(options) as stack:
+        started.set()
+        planyo = f"{stack.api_url}/webhooks/planyo/{DEV_PLANYO_CALLBACK_TOKEN}" if "planyo" in stack.sandboxes else ""
         console.print(
-            f"[bold]Handoff embedded stack[/bold]\n  webhook   POST {stack.api_url}/webhooks/dialnexa\n"
-            f"  AWS       {stack.aws_endpoint}\n"
-            f"  executions: handoff executions list --endpoint-url {stack.aws_endpoint}"
+            dev_banner(
+                api_url=stack.api_url,
+                aws_endpoint=stack.aws_endpoint,
+                webhook_secret_name=stack.physical("WebhookSecret"),
+                planyo_callback=planyo,
+                sandboxes={name: sandbox.base_url for name, sandbox in stack.sandboxes.items()},
+                dev_secret=DEV_WEBHOOK_SECRET if options.webhook_secret == DEV_WEBHOOK_SECRET else "",
+            ),
+            highlight=False,
         )
-        for name, sandbox in stack.sandboxes.items():
-            console.print(f"  sandbox   {name:<14} {sandbox.base_url}")
-        console.print("Ctrl-C to stop.")
         stop.wait()
+        console.print("stopping...")
+
+
+def dev_banner(
+    api_url: str,
+    aws_endpoint: str,
+    webhook_secret_name: str,
+    planyo_callback: str,
+    sandboxes: dict[str, str],
+    dev_secret: str = "",
+) -> str:
+    """What ``handoff dev`` prints at start: where everything is and what to try next."""
+    lines = [
+        "[bold]Handoff embedded stack[/bold] (Ctrl-C stops it)",
+        f"  webhooks        POST {api_url}/webhooks/dialnexa",
+        f"  webhook secret  {webhook_secret_name} (value: HANDOFF_WEBHOOK_SECRET, default the dev secret)",
+    ]
+    if planyo_callback:
+        lines.append(f"  Planyo callback POST {planyo_callback}")
+    lines += [
+        f"  side effects    GET  {api_url}/_dev/effects",
+        f"  AWS endpoint    {aws_endpoint}",
+    ]
+    lines += [f"  sandbox         {name:<14} {url}" for name, url in sorted(sandboxes.items())]
+    lines += [
+        "Try, in another terminal:",
+        f"  export HANDOFF_ENDPOINT_URL={aws_endpoint}",
+        f"  export HANDOFF_WEBHOOK_SECRET={dev_secret or '<your webhook secret>'}",
+        f"  .venv/bin/handoff replay events/dialnexa/*.json --url {api_url}/webhooks/dialnexa",
+        "  .venv/bin/handoff executions list",
+        "  .venv/bin/handoff review list",
+        "  .venv/bin/handoff dlq list",
+        "  .venv/bin/handoff dev effects",
+    ]
+    return "\n".join(lines)
+
+
+@dev_app.command("effects")
+def dev_effects(
+    url: Annotated[
+        str, typer.Option("--url", help="The running stack's HTTP API (webhook port).", envvar="HANDOFF_API_URL")
+    ] = "http://127.0.0.1:3000",
+    as_json: JsonOption = False,
+) -> None:
+    """Side effects each sandbox counted, per operation: exactly-once, checked from outside the stack."""
+    import requests
+
+    try:
+        answer = requests.get(f"{url.rstrip('/')}/_dev/effects", timeout=(3, 10))
+    except requests.RequestException as exc:
+        raise CliError(
+            f"cannot reach the embedded stack at {url} ({type(exc).__name__})",
+            "start it with `make dev` (or pass --url http://127.0.0.1:PORT)",
+            EXIT_UNREACHABLE,
+        ) from None
+    if answer.status_code != 200:
+        raise CliError(
+            f"{url} answered {answer.status_code} to /_dev/effects",
+            "is it the embedded stack's webhook port (`handoff dev --port`)?",
+            EXIT_UNREACHABLE,
+        )
+    effects: dict[str, dict[str, int]] = answer.json()
+    if as_json:
+        typer.echo(json.dumps(effects, indent=2))
+        return
+    table = Table(title=f"Side effects counted by the sandboxes at {url}")
+    for column in ("tool", "operation", "count"):
+        table.add_column(column)
+    for tool, operations in sorted(effects.items()):
+        for operation, count in sorted(operations.items()):
+            table.add_row(tool, operation, str(count))
+    if not table.row_count:
+        console.print("no side effects yet: no sandbox has been asked to change anything")
+        return
+    console.print(table)
 
 
 @app.command()

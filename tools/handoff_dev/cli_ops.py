@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
@@ -29,6 +28,7 @@ from handoff.review.service import decide
 from handoff.review.store import BadPageToken, ReviewStore
 from handoff.store import DynamoCallStore
 from handoff_dev import ops, ops_dlq, ops_replay, ops_review
+from handoff_dev.cli_errors import EXIT_CONFLICT, CliError, Failure, report
 
 console = Console()
 err_console = Console(stderr=True)
@@ -48,12 +48,8 @@ StackOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-class OpsFailure(Exception):  # noqa: N818 - reads as what happened
+class OpsFailure(CliError):  # noqa: N818 - reads as what happened
     """A failure with the next step for the operator."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 # --------------------------------------------------------------------------- where things are
@@ -166,32 +162,18 @@ class Deployment:
 
 
 def _fail(message: str, hint: str, as_json: bool, code: int = 1) -> NoReturn:
-    if as_json:
-        typer.echo(json.dumps({"ok": False, "error": message, "hint": hint}, indent=2))
-    else:
-        err_console.print(f"[red]{message}[/red]" + (f"\n{hint}" if hint else ""))
+    report(Failure(message, hint, code), as_json)
     raise typer.Exit(code)
 
 
 @contextmanager
 def _guard(as_json: bool) -> Iterator[None]:
-    """Turn what goes wrong into a message that says what to do, and a non-zero exit."""
+    """A review refused by the decision logic keeps its status as the exit code; the rest is the app's handler."""
     try:
         yield
-    except OpsFailure as exc:
-        _fail(str(exc), exc.hint, as_json)
     except ReviewError as exc:
         hint = {404: "see `handoff review list`", 400: "see `handoff review show CALL_ID`"}.get(exc.status, "")
-        _fail(str(exc), hint, as_json, 3 if exc.status == 409 else 1)
-    except NoCredentialsError:
-        _fail("no AWS credentials", "pass --profile, or --endpoint-url for the embedded stack", as_json)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        _fail(f"AWS said {error.get('Code')}: {error.get('Message')}", "check --profile/--region permissions", as_json)
-    except BotoCoreError as exc:
-        _fail(
-            f"cannot reach AWS: {exc}", "is the embedded stack running (`handoff dev`)? check --endpoint-url", as_json
-        )
+        raise CliError(str(exc), hint, EXIT_CONFLICT if exc.status == 409 else 1) from None
 
 
 def _deployment(endpoint_url: str | None, profile: str | None, region: str | None, stack: str | None) -> Deployment:

@@ -14,6 +14,15 @@ from datetime import datetime
 from typing import Any
 
 import boto3
+from botocore.config import Config
+
+# An endpoint that does not answer fails in seconds, not minutes: a short connect
+# timeout and one retry instead of botocore's default 60 s and five legacy retries.
+CLIENT_CONFIG = Config(
+    connect_timeout=3,
+    read_timeout=20,
+    retries={"total_max_attempts": 2, "mode": "standard"},
+)
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 WAITING_STATE = "RequestReview"
@@ -30,7 +39,7 @@ def aws_client(
             kwargs.update(aws_access_key_id="embedded", aws_secret_access_key="embedded")  # noqa: S106
         if not session.region_name:
             kwargs["region_name"] = "us-east-1"
-    return session.client(service, **kwargs)  # type: ignore[call-overload]
+    return session.client(service, config=CLIENT_CONFIG, **kwargs)  # type: ignore[call-overload]
 
 
 @dataclass

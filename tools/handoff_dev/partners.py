@@ -11,6 +11,7 @@ from typing import Any
 from handoff.connectors.registry import build
 from handoff.models import Tool
 from handoff_dev import ops
+from handoff_dev.cli_errors import EXIT_BAD_INPUT, CliError
 
 
 def load_partner_config(
@@ -22,14 +23,39 @@ def load_partner_config(
 ) -> dict[str, Any] | None:
     """Partner configuration from a JSON file or a Secrets Manager secret; None when neither is given."""
     if file is not None:
-        loaded = json.loads(file.read_text(encoding="utf-8"))
+        where = str(file)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CliError(
+                f"cannot read --partner-config {file}: {exc.strerror}", "pass an existing JSON file", EXIT_BAD_INPUT
+            ) from None
     elif secret_id:
+        where = f"secret {secret_id}"
         client = ops.aws_client("secretsmanager", endpoint_url, profile, region)
-        loaded = json.loads(client.get_secret_value(SecretId=secret_id)["SecretString"])
+        try:
+            text = client.get_secret_value(SecretId=secret_id)["SecretString"]
+        except client.exceptions.ResourceNotFoundException:
+            raise CliError(
+                f"no secret {secret_id!r} at this endpoint/region",
+                "check --secret-id (the stack's PartnerSecret) and --endpoint-url/--profile/--region",
+            ) from None
     else:
         return None
+    try:
+        loaded = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(
+            f"{where} is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})",
+            "see partners.example.json for the shape",
+            EXIT_BAD_INPUT,
+        ) from None
     if not isinstance(loaded, dict):
-        raise ValueError("partner configuration must be a JSON object with one block per tool")
+        raise CliError(
+            f"{where} must be a JSON object with one block per tool",
+            "see partners.example.json for the shape",
+            EXIT_BAD_INPUT,
+        )
     return loaded
 
 

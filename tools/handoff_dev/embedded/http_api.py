@@ -12,6 +12,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -106,6 +107,8 @@ class HttpApi:
         self.host = host
         self.port = port
         self._server: ThreadingHTTPServer | None = None
+        # GET paths the stack answers itself (no function behind them), e.g. /_dev/effects.
+        self.local: dict[str, Callable[[], bytes]] = {}
 
     def start(self) -> HttpApi:
         api = self
@@ -135,6 +138,9 @@ class HttpApi:
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         split = urlsplit(h.path)
+        if h.command == "GET" and split.path in self.local:
+            self._write(h, 200, {}, self.local[split.path]())
+            return
         route, params = None, None
         for candidate in self.routes:
             params = candidate.match(h.command, split.path)

@@ -124,6 +124,7 @@ class EmbeddedStack:
         partner_config = self._partner_config()
         self._create_resources(partner_config)
         self.http = HttpApi(self.registry, self._routes(), host=self.options.host, port=self.options.port).start()
+        self.http.local["/_dev/effects"] = lambda: json.dumps(self.effects()).encode()
         if self.options.schedules:
             self.scheduler.start()
         return self
@@ -355,6 +356,10 @@ class EmbeddedStack:
         return routes
 
     # -- ops helpers ------------------------------------------------------------
+    def effects(self) -> dict[str, dict[str, int]]:
+        """Each sandbox's side effects per operation (served as GET /_dev/effects)."""
+        return {name: dict(sandbox.effects) for name, sandbox in sorted(self.sandboxes.items())}
+
     @property
     def state_machine_arn(self) -> str:
         return self.physical("HandoffStateMachine")
