@@ -12,6 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from handoff_dev import ops
+from handoff_dev.cli_errors import HandoffGroup
 from handoff_dev.cli_ops import dlq_app, replay, review_app
 from handoff_dev.demo import wait_settled
 from handoff_dev.webhooks import post_signed
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.e2e
 RESCHEDULE = "variant-a_call-ended_completed_inbound_reschedule-booking.json"
 PLANYO_WRITE = "modify_reservation"
 
-cli = typer.Typer()
+cli = typer.Typer(cls=HandoffGroup)  # the app-wide error handler, as `handoff` has it
 cli.add_typer(review_app, name="review")
 cli.add_typer(dlq_app, name="dlq")
 cli.command("replay")(replay)

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from handoff.review.model import REJECTED_ERROR
 from handoff_dev import ops
+from handoff_dev.cli_errors import HandoffGroup
 from handoff_dev.cli_ops import dlq_app, replay, review_app
 from handoff_dev.demo import wait_settled
 from handoff_dev.embedded.http_api import Route, build_event
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DAMAGED = "variant-a_call-ended_completed_inbound_damaged-item-transferred.json"
 NO_DATA = "variant-a_call-ended_completed_inbound_no-identifying-data.json"
 
-cli = typer.Typer()
+cli = typer.Typer(cls=HandoffGroup)  # the app-wide error handler, as `handoff` has it
 cli.add_typer(review_app, name="review")
 cli.add_typer(dlq_app, name="dlq")
 cli.command("replay")(replay)
