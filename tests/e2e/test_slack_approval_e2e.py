@@ -205,3 +205,35 @@ def test_a_nested_or_huge_signed_body_is_a_400_not_a_500(stack: Any, payload: st
     answer = requests.post(f"{stack.api_url}/slack/interactions", data=body, headers=headers, timeout=30)
     assert answer.status_code == 400, answer.text
     assert answer.json()["title"] == "invalid interaction"
+
+
+def _billing_review(stack: Any, call_id: str) -> None:
+    """A call waiting for Billing and finance (approvers: the S0SANDBOXFIN user group), started at its review."""
+    state = {
+        "call": {"call_id": call_id, "event": "call.ended", "status": "completed"},
+        "settings": {"analysis_grace_seconds": 0, "review_timeout_seconds": 600},
+        "decision": {
+            "mode": "review",
+            "intent": "refund_request",
+            "owner": {"team": "Billing and finance", "slack_channel": "#billing"},
+            "reasons": ["money at stake"],
+            "handoff": {"title": "Refund request"},
+        },
+        "resume_at": "RequestReview",
+    }
+    stack.client("stepfunctions").start_execution(
+        stateMachineArn=stack.state_machine_arn, name=call_id, input=json.dumps(state)
+    )
+    assert wait_settled(stack, [call_id])[call_id].waiting_for_review
+
+
+def test_a_member_of_the_approving_user_group_may_decide_and_a_non_member_may_not(stack: Any) -> None:
+    _billing_review(stack, "call_slk_group")
+    refused = _click(stack, ACTION_APPROVE, "call_slk_group", user=ANA)
+    assert "you are not an approver for billing" in refused.json()["text"]
+    assert _still_waiting(stack, "call_slk_group")
+    cal = {"id": "U0SANDBOXCAL", "username": "cal", "name": "cal"}
+    answer = _click(stack, ACTION_APPROVE, "call_slk_group", user=cal)
+    assert answer.json()["text"] == "Approved by cal (call call_slk_group)"
+    view = _finished(stack, "call_slk_group")
+    assert view.output is not None and view.output["review"]["reviewer"] == "slack:U0SANDBOXCAL"

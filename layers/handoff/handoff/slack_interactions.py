@@ -54,8 +54,8 @@ ASSUMPTIONS: dict[str, str] = {
     "answer is not confirmed (posting to payload.response_url would be the sure way to update the message).",
     "link_buttons": "Clicking a URL button also sends a block_actions request; it is acknowledged and ignored.",
     "who_may_decide": "Slack does not filter who clicks: Handoff accepts a click only from the approvers the "
-    "routing policy names for the owning team (user ids; user group ids need the group's members, "
-    "which Handoff cannot look up without a Slack bot token, so a group alone refuses).",
+    "routing policy names for the owning team (user ids, or user groups read with usergroups.users.list; "
+    "a group Slack cannot answer for within 1 s approves nobody).",
     "response_url": "payload.response_url accepts a JSON message for 30 minutes; response_type 'ephemeral' shows "
     "it to the clicker only (https://docs.slack.dev/interactivity/handling-user-interaction).",
 }

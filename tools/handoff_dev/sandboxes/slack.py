@@ -8,7 +8,8 @@ HTTP 429 ``ratelimited`` with ``Retry-After`` (docs.slack.dev "Rate limits").
 Methods: ``auth.test``; ``chat.postMessage`` (channel by id or name, answers the
 channel *id* and a ``ts``; message ``metadata`` kept); ``chat.update`` (needs
 the channel id and ``ts``, as Slack's docs say); ``conversations.history``
-(metadata only with ``include_all_metadata``); ``conversations.list``. Checks, in Slack's order and
+(metadata only with ``include_all_metadata``); ``conversations.list``;
+``usergroups.users.list`` (``no_such_subteam``). Checks, in Slack's order and
 with its codes (each method's "Errors" table): ``not_authed`` (no token),
 ``invalid_auth`` (unknown token), ``missing_scope`` (with ``needed`` and
 ``provided``), ``channel_not_found``, ``is_archived``, ``not_in_channel`` (the
@@ -41,7 +42,7 @@ BOT_TOKEN = "xoxb-sandbox-0000000001-handoff"  # noqa: S105 - fake, sandbox only
 NO_SCOPE_TOKEN = "xoxb-sandbox-0000000002-noscope"  # noqa: S105 - fake: an install without chat:write
 SIGNING_SECRET = "sandbox-slack-signing-secret-0001"  # noqa: S105 - fake, verifies dev interactions only
 SCOPES = {
-    BOT_TOKEN: ("chat:write", "channels:history", "groups:history", "channels:read", "groups:read"),
+    BOT_TOKEN: ("chat:write", "channels:history", "groups:history", "channels:read", "groups:read", "usergroups:read"),
     NO_SCOPE_TOKEN: ("channels:history",),
 }
 NEEDS = {
@@ -49,7 +50,10 @@ NEEDS = {
     "chat.update": "chat:write",
     "conversations.history": "channels:history",
     "conversations.list": "channels:read",
+    "usergroups.users.list": "usergroups:read",
 }
+USERGROUPS = {"S0SANDBOXFIN": ("U0SANDBOXBEA", "U0SANDBOXCAL")}
+"""The sandbox workspace's user groups (the routing policy names S0SANDBOXFIN as finance approvers)."""
 DEFAULT_CHANNEL = "#handoff-ops"
 # The sandbox workspace has the channels the routing policy names (route/policy.yaml owners), the bot in each.
 MEMBER_CHANNELS = (
@@ -193,6 +197,9 @@ class SlackSandbox(Sandbox):
             return self._post(params)
         if method == "chat.update":
             return self._update(params)
+        if method == "usergroups.users.list":
+            members = USERGROUPS.get(str(params.get("usergroup") or ""))
+            return _ok(users=list(members)) if members is not None else _fail("no_such_subteam")
         if method == "conversations.list":
             rows = [
                 {"id": cid, "name": name.lstrip("#"), "is_member": name in CHANNELS, "is_archived": False}

@@ -322,6 +322,17 @@ class SlackConnector(BaseConnector[Settings]):
                 return None
         return None
 
+    def usergroup_members(self, usergroup: str) -> frozenset[str]:
+        """The user ids in a user group (``usergroups.users.list``, bot scope ``usergroups:read``).
+
+        Who may approve a team's reviews may be named as a user group in the
+        policy (handoff.slack_interactions). Source: docs.slack.dev reference
+        for usergroups.users.list (``usergroup`` argument, answer ``users``,
+        error ``no_such_subteam``, Tier 2 rate limit: callers cache).
+        """
+        data = self._call("usergroups.users.list", read=True, usergroup=usergroup)
+        return frozenset(str(user) for user in data.get("users") or [] if isinstance(user, str))
+
     def find_message(self, channel: str, call_id: str, outcome: str, *, oldest: float) -> PostedMessage | None:
         """The app's message for (call, outcome) in ``channel`` since ``oldest``, found by its metadata."""
         resolved = self.channel_id(channel)

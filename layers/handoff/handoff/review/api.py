@@ -30,6 +30,7 @@ import base64
 import binascii
 import json
 import os
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -150,6 +151,34 @@ def _signing_secret() -> str:
     return secret.get_secret_value() if secret else ""
 
 
+GROUP_CACHE_SECONDS = 60.0
+"""usergroups.users.list is Tier 2 (about 20 a minute): a group's members are reused for a minute."""
+_groups: dict[str, tuple[float, frozenset[str]]] = {}
+
+
+def group_members(usergroup: str) -> frozenset[str]:
+    """The members of a Slack user group through the Slack app; LookupError when Slack cannot say."""
+    cached = _groups.get(usergroup)
+    if cached and time.monotonic() - cached[0] < GROUP_CACHE_SECONDS:
+        return cached[1]
+    from handoff.connectors.errors import ConnectorError
+    from handoff.connectors.http import RetryPolicy
+    from handoff.connectors.slack import SlackConnector
+
+    try:
+        block = load_partner_config("slack")
+        if not block:
+            raise LookupError("no slack block in the partner secret")
+        # One attempt, 1 s: a click has 3 s in all, and a refusal is the safe answer when Slack is slow.
+        connector = SlackConnector.from_config(block, read_timeout=1.0, retry=RetryPolicy(attempts=1))
+        members = connector.usergroup_members(usergroup)
+    except (ConnectorError, ValidationError) as exc:
+        logger.warning("user group not readable", extra={"usergroup": usergroup, "reason": type(exc).__name__})
+        raise LookupError(usergroup) from None
+    _groups[usergroup] = (time.monotonic(), members)
+    return members
+
+
 def approvers_by_team() -> dict[str, tuple[str, list[str]]]:
     """Owner team name -> (policy key, approvers), from the routing policy in force."""
     from handoff.route.policy import default_policy
@@ -194,7 +223,7 @@ def slack_interaction(request: APIGatewayProxyEventV2) -> Response[str]:
         return respond(400, problem(400, "invalid interaction", str(exc)))
     if action is None:  # a link button: Slack only needs the acknowledgement
         return respond(200, {})
-    check = approver_check(action, approvers_by_team())
+    check = approver_check(action, approvers_by_team(), group_members)
     try:
         result = decide(_store(), _sfn(), action.call_id, action.review_decision(), action.reviewer, authorize=check)
     except ReviewError as exc:
