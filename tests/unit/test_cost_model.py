@@ -44,7 +44,9 @@ def test_dynamodb_writes_are_billed_per_started_kilobyte_of_the_item() -> None:
 
 def test_the_monthly_estimate_adds_the_fixed_secrets_and_alarms() -> None:
     estimate = cost.estimate(10_000, PROFILE)
-    assert estimate.handoff_monthly == pytest.approx(cost.call_cost(PROFILE).per_call * 10_000 + 2 * 0.40 + 4 * 0.10)
+    assert estimate.handoff_monthly == pytest.approx(
+        cost.call_cost(PROFILE).per_call * 10_000 + cost.SECRETS_IN_TEMPLATE * 0.40 + cost.ALARMS_IN_TEMPLATE * 0.10
+    )
 
 
 def test_a_hosted_plan_is_bought_in_whole_blocks_of_its_included_units() -> None:

@@ -31,7 +31,7 @@ LAMBDA_MB_PER_VCPU = 1769
 TEMPLATE_MEMORY_MB = 256
 TEMPLATE_ARCHITECTURE = "arm64"
 SECRETS_IN_TEMPLATE = 2  # WebhookSecret, PartnerSecret
-ALARMS_IN_TEMPLATE = 4
+ALARMS_IN_TEMPLATE = 6  # Dead letters, event delivery, Slack configuration, failed executions, API 5xx, sweep errors
 
 
 @dataclass(frozen=True)
