@@ -16,8 +16,13 @@ $(UV):
 	@echo "uv not found: bootstrapping it with pip"
 	python3 -m pip install --user --quiet uv
 
+# Develop and test on Lambda's Python (python3.13) where this machine has one: what uv finds, else a
+# pyenv install (not on uv's search path). Elsewhere uv picks any Python >= 3.11 and the project still works.
+PY313 := $(shell $(UV) python find --no-python-downloads 3.13 2>/dev/null || \
+	ls -1 $(HOME)/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1)
+
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	@$(UV) sync --frozen -q
+	@$(UV) sync --frozen -q $(if $(PY313),--python $(PY313),)
 	@echo "installed: .venv with $$($(UV) pip list -q --python $(PY) 2>/dev/null | tail -n +3 | wc -l | tr -d ' ') packages from uv.lock (handoff: $(VENV)/bin/handoff)"
 	@touch $(STAMP)
 
