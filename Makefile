@@ -21,7 +21,7 @@ $(UV):
 PY313 := $(shell $(UV) python find --no-python-downloads 3.13 2>/dev/null || \
 	ls -1 $(HOME)/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1)
 
-$(STAMP): pyproject.toml uv.lock | $(UV)
+$(STAMP): pyproject.toml uv.lock Makefile | $(UV)
 	@$(UV) sync --frozen -q $(if $(PY313),--python $(PY313),)
 	@echo "installed: .venv with $$($(UV) pip list -q --python $(PY) 2>/dev/null | tail -n +3 | wc -l | tr -d ' ') packages from uv.lock (handoff: $(VENV)/bin/handoff)"
 	@touch $(STAMP)

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from handoff.jsonbody import JSONBodyError, parse_json
 from handoff.review.model import NotAnApprover, ReviewDecision, Reviewer, ReviewRecord
 
 SIGNATURE_HEADER: Final = "x-slack-signature"
@@ -204,11 +204,9 @@ def _payload(body: bytes) -> dict[str, Any]:
     if not values:
         raise InteractionError("the form has no payload field")
     try:
-        payload = json.loads(values[-1])
-    except json.JSONDecodeError as exc:
-        raise InteractionError(f"payload is not JSON: {exc.msg}") from None
-    except RecursionError:
-        raise InteractionError("payload is nested too deeply") from None
+        payload = parse_json(values[-1])
+    except JSONBodyError as exc:
+        raise InteractionError(f"payload is not JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise InteractionError("payload is not a JSON object")
     return payload

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import time
 from datetime import UTC, datetime
@@ -46,6 +45,7 @@ from handoff.config import settings
 from handoff.connectors.credentials import load_partner_config
 from handoff.connectors.errors import AuthError
 from handoff.connectors.slack import Settings as SlackSettings
+from handoff.jsonbody import JSONBodyError, parse_json
 from handoff.problem import problem, respond, validation_problem
 from handoff.review.model import ReviewDecision, Reviewer, ReviewError
 from handoff.review.service import complete_decided, decide
@@ -102,11 +102,9 @@ def parse_decision(body: bytes) -> ReviewDecision:
     if len(body) > MAX_DECISION_BYTES:
         raise ValueError(f"the body is larger than {MAX_DECISION_BYTES} bytes")
     try:
-        data = json.loads(body or b"null")
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"the body is not JSON: {exc.msg}") from None
-    except RecursionError:
-        raise ValueError("the body is nested too deeply") from None
+        data = parse_json(body)
+    except JSONBodyError as exc:
+        raise ValueError(f"the body is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError("the body must be a JSON object")
     return ReviewDecision.model_validate(data)
