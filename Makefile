@@ -66,6 +66,7 @@ bench: $(STAMP) build ## Figures: cold start, warm cost, throughput, artifact si
 
 stress: $(STAMP) ## Pass/fail reliability suites on loopback: duplicate storm, partner faults, crash windows, fuzz, leaks
 	$(VENV)/bin/pytest -c stress/pytest.ini stress
+	$(VENV)/bin/pytest -m timed tests
 
 .PHONY: help install demo dev test lint build check bench stress
 

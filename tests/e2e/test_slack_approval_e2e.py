@@ -185,6 +185,7 @@ def test_a_click_from_someone_the_policy_does_not_name_is_refused_to_them_alone_
     assert _click(stack, ACTION_APPROVE, "call_slk_stranger").json()["text"].startswith("Approved by ana")
 
 
+@pytest.mark.timed
 def test_a_click_is_answered_within_slacks_three_seconds(stack: Any, samples: dict[str, bytes]) -> None:
     _post_call(stack, samples, "call_slk_fast")
     started = time.monotonic()
