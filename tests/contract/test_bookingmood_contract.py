@@ -418,8 +418,8 @@ def test_a_transient_failure_on_a_read_is_retried(sandbox: BookingmoodSandbox, s
 
 
 def test_a_slow_answer_past_the_read_timeout_is_retried(sandbox: BookingmoodSandbox, sleeps: list[float]) -> None:
-    sandbox.inject(FaultPlan(first_n=1, kinds=("slow",), slow_seconds=0.6))
-    found = connect(sandbox, sleeps, read_timeout=0.2).find_contacts(ContactQuery(contact_id=HANNAH))
+    sandbox.inject(FaultPlan(first_n=1, kinds=("slow",), slow_seconds=2.5))
+    found = connect(sandbox, sleeps, read_timeout=1.0).find_contacts(ContactQuery(contact_id=HANNAH))
     assert len(found.items) == 1 and sandbox.requests["list_contacts"] == 2
 
 
