@@ -49,6 +49,8 @@ EXIT_CODES_HELP = (
 
 # Modules only the development environment has (`make install`); the ops extra leaves them out.
 DEV_ONLY_MODULES = ("moto", "werkzeug", "flask", "samcli", "samtranslator", "cfnlint", "pytest", "hypothesis")
+# Parts of handoff_dev the `.[ops]` wheel leaves out (pyproject's wheel exclude).
+DEV_ONLY_PACKAGES = ("handoff_dev.embedded", "handoff_dev.sandboxes", "handoff_dev.bench")
 
 
 class CliError(Exception):
@@ -88,10 +90,11 @@ def describe(exc: BaseException) -> Failure:
 
     if isinstance(exc, CliError):
         return Failure(str(exc), exc.hint, exc.exit_code)
-    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in DEV_ONLY_MODULES:
+    missing = exc.name or "" if isinstance(exc, ModuleNotFoundError) else ""
+    if missing and (missing.split(".")[0] in DEV_ONLY_MODULES or missing.startswith(DEV_ONLY_PACKAGES)):
         return Failure(
             f"this command needs the development environment ({exc.name} is not installed)",
-            "run it from a clone after `make install` (uv sync); the `.[ops]` install has the ops commands only",
+            "run it from a clone after `make install`; `pip install .[ops]` has the ops commands only",
             EXIT_NEEDS_DEV,
         )
     if isinstance(exc, boto.NoRegionError):
