@@ -90,7 +90,9 @@ def describe(exc: BaseException) -> Failure:
 
     if isinstance(exc, CliError):
         return Failure(str(exc), exc.hint, exc.exit_code)
-    missing = exc.name or "" if isinstance(exc, ModuleNotFoundError) else ""
+    missing = ""
+    if isinstance(exc, ModuleNotFoundError):
+        missing = exc.name or ""
     if missing and (missing.split(".")[0] in DEV_ONLY_MODULES or missing.startswith(DEV_ONLY_PACKAGES)):
         return Failure(
             f"this command needs the development environment ({exc.name} is not installed)",

@@ -263,9 +263,16 @@ def _default_reviewer() -> str:
 
 def _decide(deployment: Deployment, call_id: str, decision: ReviewDecision, as_json: bool) -> None:
     reviewer = ops_review.cli_reviewer(deployment.client("sts"), decision.reviewer_name)
-    result = decide(deployment.review_store(), deployment.client("stepfunctions"), call_id, decision, reviewer)
+    store = deployment.review_store()
+    waiting = store.get(call_id)
+    result = decide(store, deployment.client("stepfunctions"), call_id, decision, reviewer)
+    kept = [a for a in (waiting.actions if waiting else []) if a.key not in set(decision.drop_actions)]
+    nothing_to_do = result.decision == "approve" and waiting is not None and not kept
     if as_json:
-        _echo_json({"ok": True, **result.as_dict()})
+        _echo_json({"ok": True, **result.as_dict(), "actions_to_run": len(kept), "nothing_to_do": nothing_to_do})
+        return
+    if nothing_to_do:
+        console.print(f"[green]{call_id} approved, nothing to do[/green] (no proposed action to run)")
         return
     verb = "approved" if result.decision == "approve" else "rejected"
     console.print(f"[green]{call_id} {verb}[/green]; the execution resumes: handoff executions show {call_id}")

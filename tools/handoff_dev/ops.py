@@ -86,9 +86,17 @@ class ExecutionView:
         return [s.name for s in self.steps]
 
     @property
+    def act_results(self) -> list[dict[str, Any]]:
+        """What act did (empty when it had nothing to do)."""
+        document = self.output or self.last_input or {}
+        return list((document.get("act") or {}).get("results") or [])
+
+    @property
     def outcome(self) -> str:
         if self.waiting_for_review:
             return "waiting for review"
+        if "HandedOff" in self.path and not self.act_results:
+            return "approved, nothing to do" if WAITING_STATE in self.path else "nothing to do"
         for name, label in (
             ("HandedOff", "acted"),
             ("NothingToDo", "nothing to do"),
