@@ -95,7 +95,7 @@ def describe(exc: BaseException) -> Failure:
         missing = exc.name or ""
     if missing and (missing.split(".")[0] in DEV_ONLY_MODULES or missing.startswith(DEV_ONLY_PACKAGES)):
         return Failure(
-            f"this command needs the development environment ({exc.name} is not installed)",
+            f"this command needs the development environment ({missing} is not installed)",
             "run it from a clone after `make install`; `pip install .[ops]` has the ops commands only",
             EXIT_NEEDS_DEV,
         )
