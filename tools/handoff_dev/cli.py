@@ -31,6 +31,7 @@ app.add_typer(executions_app, name="executions")
 
 def _register_subcommands() -> None:
     from handoff_dev.cli_cost import cost
+    from handoff_dev.cli_invoke import invoke
     from handoff_dev.cli_ops import dlq_app, replay, review_app
     from handoff_dev.cli_partners import connectors_app, route_app
     from handoff_dev.cli_planyo import planyo_app
@@ -42,6 +43,7 @@ def _register_subcommands() -> None:
     app.command("replay")(replay)
     app.add_typer(planyo_app, name="planyo")
     app.command("cost")(cost)
+    app.command("invoke")(invoke)
 
 
 _register_subcommands()
@@ -199,7 +201,7 @@ def dev_banner(
     lines += [f"  sandbox         {name:<14} {url}" for name, url in sorted(sandboxes.items())]
     lines += [
         "Try, in another terminal:",
-        f"  export HANDOFF_ENDPOINT_URL={aws_endpoint}",
+        f"  export HANDOFF_ENDPOINT_URL={aws_endpoint} HANDOFF_API_URL={api_url}",
         f"  export HANDOFF_WEBHOOK_SECRET={dev_secret or '<your webhook secret>'}",
         f"  .venv/bin/handoff replay events/dialnexa/*.json --url {api_url}/webhooks/dialnexa",
         "  .venv/bin/handoff executions list",

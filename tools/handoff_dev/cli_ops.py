@@ -27,7 +27,7 @@ from handoff.review.model import ReviewDecision, ReviewError
 from handoff.review.service import decide
 from handoff.review.store import BadPageToken, ReviewStore
 from handoff.store import DynamoCallStore
-from handoff_dev import ops, ops_dlq, ops_replay, ops_review
+from handoff_dev import ops, ops_dlq, ops_notifications, ops_replay, ops_review
 from handoff_dev.cli_errors import EXIT_CONFLICT, CliError, Failure, report
 
 console = Console()
@@ -46,6 +46,13 @@ StackOption = Annotated[
     str | None, typer.Option("--stack", help="CloudFormation stack name: read resources from its outputs.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+QueueOption = Annotated[
+    str,
+    typer.Option(
+        "--queue",
+        help="calls: failed executions; notifications: outcome events EventBridge could not deliver.",
+    ),
+]
 
 
 class OpsFailure(CliError):  # noqa: N818 - reads as what happened
@@ -116,6 +123,18 @@ class Deployment:
         return self._resolve(
             "DeadLetterQueueUrl",
             lambda: pick_one("dead-letter queue", self._queues(), "DeadLetterQueue", ("EventDelivery",)),
+        )
+
+    @property
+    def event_delivery_queue_url(self) -> str:
+        return self._resolve(
+            "EventDeliveryDeadLetterQueueUrl",
+            lambda: pick_one("event-delivery dead-letter queue", self._queues(), "EventDeliveryDeadLetterQueue"),
+        )
+
+    def notification_queue(self) -> ops_notifications.NotificationQueue:
+        return ops_notifications.NotificationQueue(
+            self.client("sqs"), self.event_delivery_queue_url, wait_seconds=self.poll_wait_seconds
         )
 
     @property
@@ -348,13 +367,22 @@ def dlq_list(
     region: RegionOption = None,
     stack: StackOption = None,
     as_json: JsonOption = False,
+    queue_name: QueueOption = "calls",
 ) -> None:
-    """Calls on the dead-letter queue, oldest first: where they failed and why."""
+    """Calls on the dead-letter queue (or failed notifications with --queue notifications), oldest first."""
+    _check_queue(queue_name, as_json)
     with _guard(as_json):
-        queue = _deployment(endpoint_url, profile, region, stack).dead_letter_queue()
+        deployment = _deployment(endpoint_url, profile, region, stack)
+        if queue_name == "notifications":
+            _list_notifications(deployment, as_json)
+            return
+        queue = deployment.dead_letter_queue()
         rows = [d.summary() for d in queue.peek()]
         if as_json:
             _echo_json(rows)
+            return
+        if not rows:
+            console.print("no dead letters: every call finished or is still running")
             return
         table = Table(title=f"Dead letters ({len(rows)})")
         for column in ("call id", "failed state", "error", "cause", "failed at"):
@@ -362,8 +390,58 @@ def dlq_list(
         for row in rows:
             table.add_row(row["call_id"], row["failed_state"], row["error"], row["cause"][:120], row["failed_at"] or "")
         console.print(table)
-        if rows:
-            console.print("redrive: handoff dlq redrive CALL_ID (or --all)")
+        console.print("redrive: handoff dlq redrive CALL_ID (or --all)")
+
+
+QUEUES = ("calls", "notifications")
+
+
+def _check_queue(queue_name: str, as_json: bool) -> None:
+    if queue_name not in QUEUES:
+        _fail(f"no queue {queue_name!r}", f"--queue is one of: {', '.join(QUEUES)}", as_json, 2)
+
+
+def _list_notifications(deployment: Deployment, as_json: bool) -> None:
+    rows = [d.summary() for d in deployment.notification_queue().peek()]
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        console.print("no failed notifications: every outcome event reached its target")
+        return
+    table = Table(title=f"Failed notifications ({len(rows)})")
+    for column in ("call id", "event", "target", "error", "failed at"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["call_id"], row["detail_type"], row["target"], row["error"][:160], row["failed_at"] or "")
+    console.print(table)
+    console.print("redrive: handoff dlq redrive --queue notifications CALL_ID (or --all)")
+
+
+def _redrive_notifications(deployment: Deployment, call_id: str | None, as_json: bool) -> None:
+    results = ops_notifications.redrive_deliveries(
+        deployment.client("lambda"), deployment.notification_queue(), call_id
+    )
+    if not results:
+        raise OpsFailure(
+            f"no failed notification{' for call ' + call_id if call_id else 's'}",
+            "see `handoff dlq list --queue notifications`",
+        )
+    failed = [r for r in results if not r.ok]
+    if as_json:
+        _echo_json({"redriven": len(results) - len(failed), "results": [r.as_dict() for r in results]})
+    else:
+        table = Table(title="Notification redrive")
+        for column in ("call id", "event", "target", "result"):
+            table.add_column(column, overflow="fold")
+        for r in results:
+            table.add_row(
+                r.call_id, r.detail_type, r.target, "[green]delivered[/green]" if r.ok else f"[red]{r.message}[/red]"
+            )
+        console.print(table)
+        console.print(f"{len(results) - len(failed)} delivered, {len(failed)} not")
+    if failed:
+        raise typer.Exit(1)
 
 
 @dlq_app.command("show")
@@ -401,12 +479,17 @@ def dlq_redrive(
     region: RegionOption = None,
     stack: StackOption = None,
     as_json: JsonOption = False,
+    queue_name: QueueOption = "calls",
 ) -> None:
-    """Run a dead-lettered call again from the state that failed; the dead letter goes once it restarted."""
+    """Run a dead-lettered call again from the state that failed (or deliver failed notifications again)."""
+    _check_queue(queue_name, as_json)
     if bool(call_id) == redrive_all:
         _fail("name one CALL_ID or pass --all", "see `handoff dlq list`", as_json, 2)
     with _guard(as_json):
         deployment = _deployment(endpoint_url, profile, region, stack)
+        if queue_name == "notifications":
+            _redrive_notifications(deployment, call_id, as_json)
+            return
         redriver = ops_dlq.Redriver(
             deployment.client("stepfunctions"),
             deployment.dead_letter_queue(hold_seconds=300 if redrive_all else 60),
