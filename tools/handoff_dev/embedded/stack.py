@@ -32,6 +32,15 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEV_WEBHOOK_SECRET = "whsec_handoff_dev_only_not_a_real_secret"  # noqa: S105 - documented dev default
 DEV_PLANYO_CALLBACK_TOKEN = "dev-planyo-callback-token-0123456789abcdef"  # noqa: S105 - embedded stack only
 SFN_ROLE = "arn:aws:iam::123456789012:role/handoff-embedded"
+PARTNER_SECRETS = {
+    "PlanyoSecret": "planyo",
+    "BookingmoodSecret": "bookingmood",
+    "PlisioSecret": "plisio",
+    "BillitSecret": "billit",
+    "OcrWebServiceSecret": "ocrwebservice",
+    "SlackSecret": "slack",
+}
+"""Template secret -> the partner block of the local config it holds (template.yaml splits them per partner)."""
 DEV_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "embedded",
     "AWS_SECRET_ACCESS_KEY": "embedded",
@@ -200,8 +209,14 @@ class EmbeddedStack:
                     EventSourceArn=props["SourceArn"],
                     RetentionDays=int(props.get("RetentionDays", 0)),
                 )
+        partner_secrets: dict[str, str] = {}
         for logical_id in functions:
-            env.update(self._create_function(logical_id))
+            created = self._create_function(logical_id)
+            partner_secrets.update(json.loads(created.pop("HANDOFF_PARTNER_SECRETS", "{}")))
+            env.update(created)
+        # All functions share this process, so its environment is the union of theirs; on AWS each function
+        # sees only its own partners' secrets (and IAM grants only those).
+        env["HANDOFF_PARTNER_SECRETS"] = json.dumps(partner_secrets)
         env.update(
             {
                 "AWS_ENDPOINT_URL": self.aws_endpoint,
@@ -279,8 +294,8 @@ class EmbeddedStack:
         name = self.template.physical[logical_id].ref
         if logical_id == "WebhookSecret":
             value = {"current": self.options.webhook_secret, "previous": self.options.previous_webhook_secret}
-        elif logical_id == "PartnerSecret":
-            value = partner_config
+        elif logical_id in PARTNER_SECRETS:
+            value = partner_config.get(PARTNER_SECRETS[logical_id]) or {}  # one secret per partner
         else:
             value = {}
         self.client("secretsmanager").create_secret(Name=name, SecretString=json.dumps(value))
