@@ -25,13 +25,21 @@ IBANS = ["GB82 WEST 1234 5698 7654 32", "DE89370400440532013000", "FR14 2004 101
 VATS = ["BE0477472701", "DE136695976", "NL004495445B01"]
 API_SECRETS = ["sk_live_stress_canary_4f3e2d1c0b9a8877", "xoxb-stress-canary-000000000000-abcdefghijkl"]
 WEBHOOK_SECRET = "whsec_stress_leak_canary_not_real_3c2b1a"  # noqa: S105 - canary, loopback only
+# Issue 12's gaps: a card split by a slash, a bare "account" number, a spoken password and PIN.
+SPLIT_CARD = "4111 1111 / 1111 1111"
+ACCOUNT = "000123456789"
+PASSWORD = "canaryHunter2x"  # noqa: S105 - canary, loopback only
+PIN = "4821"
 
 
 def _variants(value: str) -> set[str]:
     return {value, value.replace(" ", "").replace("-", "")}
 
 
-CORPUS = sorted({v for value in [*CARDS, *IBANS, *VATS, *API_SECRETS, WEBHOOK_SECRET] for v in _variants(value)})
+CORPUS = sorted(
+    {v for value in [*CARDS, *IBANS, *VATS, *API_SECRETS, WEBHOOK_SECRET] for v in _variants(value)}
+    | {SPLIT_CARD, "1111 / 1111 1111", ACCOUNT, PASSWORD, f"PIN is {PIN}"}
+)
 
 
 def test_the_corpus_is_made_of_valid_numbers() -> None:
@@ -47,6 +55,7 @@ def _spoken(call_id: str, n: int) -> str:
     return (
         f"\nUser: My card is {card}, expiry 12/27, code 737. Refund to {account}."
         f"\nUser: Our VAT number is {tax}. The developer said the key is {key} and the hook secret {WEBHOOK_SECRET}."
+        f"\nUser: Or the other card {SPLIT_CARD}, my account {ACCOUNT}; my password is {PASSWORD} and the PIN is {PIN}."
     )
 
 

@@ -46,6 +46,8 @@ CARDS = [
     ("3782 822463 10005", "**** ****** *0005"),  # Amex 4-6-5
     ("371449635398431", "***********8431"),  # Amex, unspaced
     ("6011 1111 1111 1117", "**** **** **** 1117"),  # Discover
+    ("4111 1111 / 1111 1111", "**** **** / **** 1111"),  # split by a slash (issue 12)
+    ("card 4111 1111/1111 1111.", "card **** ****/**** 1111."),
 ]
 
 IBANS = [
@@ -90,6 +92,18 @@ BANK_CONTEXT = [
     ("routing number 021000021", "routing number *****0021"),
     ("Belgian account 539-0075470-34", "Belgian account ***-*****70-34"),
     ("IBAN: BE68 5390 0754 7035 (typo)", "IBAN: BE68 **** **** 7035 (typo)"),
+    ("my account 000123456789", "my account ********6789"),  # issue 12: a bare "account"
+    ("acct 000123456789", "acct ********6789"),
+    ("IBAN 000123456789", "IBAN ********6789"),
+]
+
+CREDENTIALS = [
+    ("my password is hunter2 ok", "my password is ******* ok"),
+    ("the PIN is 4821", "the PIN is ****"),
+    ("passcode is 739104.", "passcode is *******"),
+    ("password: Tr0ub4dor&3", "password: ***********"),
+    ("PIN code = 0000", "PIN code = ****"),
+    ("my pin is four eight two one, thanks", "my pin is ******************, thanks"),
 ]
 
 LOOK_ALIKES = [
@@ -110,6 +124,9 @@ LOOK_ALIKES = [
     "call me on 0470 12 34 56",
     "security code? we never got one; the order is 12345 and it ships in 1234 hours from now",
     "it 2025 was a good year and be 12345678 at 99",
+    "I need a password reset",
+    "the PIN pad was broken",
+    "my account is 12345",
 ]
 
 
@@ -136,6 +153,12 @@ def test_cvv_near_card_words_is_masked(raw: str, masked: str) -> None:
 @pytest.mark.parametrize(("raw", "masked"), BANK_CONTEXT)
 def test_bank_account_numbers_are_masked(raw: str, masked: str) -> None:
     assert redact_text(raw) == masked
+
+
+@pytest.mark.parametrize(("raw", "masked"), CREDENTIALS)
+def test_a_spoken_or_typed_password_pin_or_passcode_is_masked(raw: str, masked: str) -> None:
+    assert redact_text(raw) == masked
+    assert redact_text(masked) == masked
 
 
 @pytest.mark.parametrize("text", LOOK_ALIKES)

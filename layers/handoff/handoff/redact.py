@@ -106,8 +106,9 @@ _DIGITS = re.compile(r"\d+", re.ASCII)
 _FOREIGN_DIGIT = re.compile(r"(?![0-9])\d")  # Unicode mode on purpose: Arabic-Indic, Devanagari ...
 _ALNUM_TOKEN = re.compile(r"[a-z0-9]+", re.ASCII)
 
-# Digit runs that may be a card: digit groups separated by one space or dash.
-_DIGIT_RUN = re.compile(r"\d+(?:[ \-]\d+)*", re.ASCII)
+# Digit runs that may be a card: digit groups separated by one space or dash, or a slash
+# a caller or a form put between halves ("4111 1111 / 1111 1111").
+_DIGIT_RUN = re.compile(r"\d+(?:(?:[ \-]| ?/ ?)\d+)*", re.ASCII)
 
 _IBAN_CANDIDATE = re.compile(r"\b[a-z]{2}\d{2}(?:[ \-]?[a-z0-9]){11,32}", re.ASCII)
 
@@ -135,7 +136,7 @@ _CARD_WORDS = (
     r"|verification\s+code|three\s+digits\s+on\s+the\s+back"
 )
 _BANK_WORDS = (
-    r"iban|bank\s+account|bank\s+details|account\s+(?:number|no|nr)|acct|routing(?:\s+number)?"
+    r"iban|bank\s+account|bank\s+details|account(?:\s+(?:number|no|nr))?|acct|routing(?:\s+number)?"
     r"|sort\s+code|aba|bsb|rekeningnummer|kontonummer|num[eé]ro\s+de\s+compte"
 )
 _TAX_WORDS = (
@@ -175,6 +176,14 @@ _SPOKEN_CVV_OR_MASK = re.compile(rf"\b{_SPOKEN_WORD}(?:{_SPOKEN_SEP}{_SPOKEN_WOR
 _SECRET_PARAM = re.compile(
     r"(?<![\w])(" + "|".join(sorted(SECRET_PARAM_NAMES, key=len, reverse=True)) + r")=[^&\s\"']+",
     re.IGNORECASE,
+)
+# A spoken or typed credential: "my password is hunter2", "PIN: 4821", "the passcode is four eight two one".
+# Only after "is"/"was"/":"/"=" so "password reset" or "PIN pad" stay readable.
+_CREDENTIAL = re.compile(
+    r"\b(?P<word>pass(?:word|code|phrase)|pin(?:\s+(?:code|number))?|security\s+answer)"
+    r"(?P<glue>\s+(?:is|was)\s*:?\s*|\s*[:=]\s*)"
+    rf"(?P<value>{_SPOKEN_WORD}(?:{_SPOKEN_SEP}{_SPOKEN_WORD})*\b|[^\s*:=]\S{{0,63}})",
+    re.IGNORECASE | re.ASCII,
 )
 _AUTH_HEADER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]{8,}", re.IGNORECASE)
 
@@ -429,6 +438,10 @@ def _pass_secrets(text: str) -> str:
             text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={SECRET_MASK}", text)
     if "earer" in text or "asic" in text or "EARER" in text or "ASIC" in text:
         text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)} {SECRET_MASK}", text)
+    lower = text.lower()
+    if "pass" in lower or "pin" in lower or "security answer" in lower:
+        # Length-preserving stars, like the other masks; a masked value starts with "*" and is never re-read.
+        text = _CREDENTIAL.sub(lambda m: m.group("word") + m.group("glue") + STAR * len(m.group("value")), text)
     return text
 
 
