@@ -17,6 +17,7 @@ from rich.table import Table
 from handoff_dev import ops
 from handoff_dev.cli_errors import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_UNREACHABLE, CliError, HandoffGroup
 from handoff_dev.partners import load_partner_config
+from handoff_dev.tables import keep_whole
 
 app = typer.Typer(
     cls=HandoffGroup,
@@ -300,12 +301,15 @@ def executions_list(
             )
         )
         return
+    if not rows:
+        console.print("no executions yet: post a call (`handoff replay events/dialnexa/*.json --url …`)")
+        return
     table = Table(title=f"Executions of {machine.rsplit(':', 1)[-1]}")
     for column in ("call id", "status", "started"):
         table.add_column(column)
     for r in rows:
         table.add_row(r["name"], r["status"], r["startDate"].isoformat(timespec="seconds"))
-    console.print(table)
+    console.print(keep_whole(table, "call id"))
 
 
 @executions_app.command("show")

@@ -29,6 +29,7 @@ from handoff.review.store import BadPageToken, ReviewStore
 from handoff.store import DynamoCallStore
 from handoff_dev import ops, ops_dlq, ops_notifications, ops_replay, ops_review
 from handoff_dev.cli_errors import EXIT_CONFLICT, CliError, Failure, report
+from handoff_dev.tables import keep_whole
 
 console = Console()
 err_console = Console(stderr=True)
@@ -232,7 +233,10 @@ def review_list(
             table.add_column(column)
         for row in rows:
             table.add_row(row["call_id"], row["age"], row["urgency"], row["owner"], "\n".join(row["reasons"]))
-        console.print(table)
+        if not rows:
+            console.print(f"nothing {'decided and waiting to be applied' if decided else 'waits for review'}")
+            return
+        console.print(keep_whole(table, "call id"))
 
 
 @review_app.command("show")
@@ -267,13 +271,13 @@ def review_show(
         for c in detail["candidates"]:
             evidence = "\n".join(f"{e['call_field']}={e['value']} ({e['strength']})" for e in c["evidence"])
             candidates.add_row(c["record_id"], c["tool"], c["kind"], c["display"], f"{c['confidence']:.2f}", evidence)
-        console.print(candidates)
+        console.print(keep_whole(candidates, "record id"))
         actions = Table(title="Proposed actions (drop with --drop KEY)")
         for column in ("key", "reason"):
             actions.add_column(column)
         for a in detail["proposed_actions"]:
             actions.add_row(a["key"], a["reason"])
-        console.print(actions)
+        console.print(keep_whole(actions, "key"))
 
 
 def _default_reviewer() -> str:
@@ -389,7 +393,7 @@ def dlq_list(
             table.add_column(column)
         for row in rows:
             table.add_row(row["call_id"], row["failed_state"], row["error"], row["cause"][:120], row["failed_at"] or "")
-        console.print(table)
+        console.print(keep_whole(table, "call id"))
         console.print("redrive: handoff dlq redrive CALL_ID (or --all)")
 
 
@@ -414,7 +418,7 @@ def _list_notifications(deployment: Deployment, as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(row["call_id"], row["detail_type"], row["target"], row["error"][:160], row["failed_at"] or "")
-    console.print(table)
+    console.print(keep_whole(table, "call id"))
     console.print("redrive: handoff dlq redrive --queue notifications CALL_ID (or --all)")
 
 
@@ -438,7 +442,7 @@ def _redrive_notifications(deployment: Deployment, call_id: str | None, as_json:
             table.add_row(
                 r.call_id, r.detail_type, r.target, "[green]delivered[/green]" if r.ok else f"[red]{r.message}[/red]"
             )
-        console.print(table)
+        console.print(keep_whole(table, "call id"))
         console.print(f"{len(results) - len(failed)} delivered, {len(failed)} not")
     if failed:
         raise typer.Exit(1)
@@ -539,7 +543,7 @@ def _report_redrives(results: list[ops_dlq.RedriveResult], as_json: bool, single
         for r in results:
             label = f"[green]{r.how}[/green]" if r.ok else f"[red]{r.how}[/red]"
             table.add_row(r.call_id, label, r.execution_arn.rsplit(":", 1)[-1] if r.ok else r.message)
-        console.print(table)
+        console.print(keep_whole(table, "call id", "execution / reason"))
         console.print(f"{len(results) - len(failed)} redriven, {len(failed)} not")
     if failed:
         if not as_json:
@@ -613,7 +617,7 @@ def _replay_files(files: list[Path], url: str | None, secret_env: str, as_json: 
         for p in posted:
             status = f"[green]{p.status}[/green]" if p.ok else f"[red]{p.status}[/red]"
             table.add_row(p.path, status, f"{p.ack_ms:.0f} ms", p.body[:80])
-        console.print(table)
+        console.print(keep_whole(table, "file"))
     if not all(p.ok for p in posted):
         if not as_json:
             err_console.print("[red]some bodies were not accepted[/red]; check the secret and the endpoint")

@@ -13,6 +13,7 @@ from rich.table import Table
 from handoff.connectors.base import HealthReport
 from handoff.ingest.envelope import InvalidWebhook
 from handoff_dev.partners import load_partner_config, partner_connectors
+from handoff_dev.tables import keep_whole
 
 route_app = typer.Typer(help="Routing decisions, explained.", no_args_is_help=True)
 connectors_app = typer.Typer(help="Partner connectors.", no_args_is_help=True)
@@ -64,8 +65,8 @@ def _print_report(path: Path, report: dict[str, Any]) -> None:
     call = report["call"]
     console.rule(f"{path.name}: [bold]{report['mode']}[/bold] ({report['intent']})")
     console.print(
-        f"call {call['call_id']}  event {call['event']}  status {call.get('status')}  "
-        f"caller {call.get('caller_phone')}  looked up in: {report['looked_up_in']}"
+        f"call {call['call_id']}  event {call['event']}  status {call.get('status') or '-'}  "
+        f"caller {call.get('caller_phone') or 'unknown'}  looked up in: {report['looked_up_in']}"
     )
     console.print(f"identity: {json.dumps(report['identity'], default=str)[:400]}")
     match = report["match"]
@@ -78,10 +79,11 @@ def _print_report(path: Path, report: dict[str, Any]) -> None:
         for c in report["candidates"][:5]:
             evidence = ", ".join(f"{e['call_field']}={e['record_field']} ({e['strength']})" for e in c["evidence"])
             table.add_row(c["tool"], c["kind"], f"{c['record_id']} {c['display']}", f"{c['confidence']:.2f}", evidence)
-        console.print(table)
+        console.print(keep_whole(table, "record"))
     decision = report["decision"]
     for action in decision["actions"]:
-        console.print(f"  action {action['tool']}.{action['operation']} on {action['target']}")
+        target = f" on {action['target']}" if action.get("target") else " (new record)"
+        console.print(f"  action {action['tool']}.{action['operation']}{target}")
     console.print(f"owner {decision['owner']['team']}  urgency {decision['urgency']}")
     for rule, reason in zip(report["rules_fired"], report["reasons"], strict=False):
         console.print(f"  [dim]{rule}[/dim]: {reason}")
