@@ -225,3 +225,24 @@ def test_replaying_webhook_files_signs_and_posts_them_and_a_duplicate_starts_not
     assert code == 0 and second[0]["status"] == 200 and "duplicate" in second[0]["body"]
     code, error = _run(stack, *args, env={"DIALNEXA_TEST_SECRET": ""})
     assert code == 2 and "DIALNEXA_TEST_SECRET" in error["error"]
+
+
+def test_executions_show_gives_each_state_its_result_duration_and_error_and_links_the_redrive(
+    stack: Any, acted_state: dict[str, Any]
+) -> None:
+    _fail_at_act(stack, acted_state, "call_dlq_shown")
+    assert _run(stack, "dlq", "redrive", "call_dlq_shown")[0] == 0
+    _finished(stack, "call_dlq_shown-redrive-1")
+    from handoff_dev.cli import app
+
+    args = ["executions", "show", "call_dlq_shown", "--verbose", "--json", "--endpoint-url", stack.aws_endpoint]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    shown = json.loads(result.stdout)
+    steps = {s["state"]: s for s in shown["steps"]}
+    assert steps["Act"]["error"] and "retries" in steps["Act"]
+    assert steps["CallFailed"]["result"] == "failed" and steps["CallFailed"]["duration_ms"] is not None
+    assert all(s["duration_ms"] is not None for s in shown["steps"]), "a failed run has no state left 'running'"
+    assert "call_dlq_shown" in (steps["Act"]["input"] or "")
+    assert [e["execution"] for e in shown["executions"]] == ["call_dlq_shown", "call_dlq_shown-redrive-1"]
+    assert [e["status"] for e in shown["executions"]] == ["FAILED", "SUCCEEDED"]

@@ -319,44 +319,80 @@ def executions_show(
     profile: ProfileOption = None,
     region: RegionOption = None,
     as_json: JsonOption = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Each state's input and output (card, bank, tax numbers masked).")
+    ] = False,
 ) -> None:
-    """One execution state by state, with durations and the error of a failed state."""
+    """One execution state by state: duration, retries, error; the redrive chain; --verbose for input/output."""
+    from botocore.exceptions import ClientError
+
     sfn = _sfn(endpoint_url, profile, region)
     machine = ops.state_machine_arn(sfn)
     arn = ops.execution_arn_for(sfn, machine, call_id)
     try:
         view = ops.describe(sfn, arn)
-    except Exception as exc:  # noqa: BLE001 - boto's ExecutionDoesNotExist differs per client
-        console.print(
-            f"[red]no execution for call {call_id!r}[/red] ({type(exc).__name__}); see `handoff executions list`."
-        )
-        raise typer.Exit(1) from None
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+            raise
+        raise CliError(f"no execution for call {call_id!r}", "see `handoff executions list`") from None
+    chain = ops.redrive_chain(sfn, machine, view.call_id)
+    steps = [_step_dict(s, verbose) for s in view.steps]
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "call_id": view.call_id,
-                    "status": view.status,
-                    "outcome": view.outcome,
-                    "execution_arn": view.arn,
-                    "steps": [
-                        {"state": s.name, "duration_ms": s.duration_ms, "error": s.error, "cause": s.cause}
-                        for s in view.steps
-                    ],
-                    "output": view.output,
-                },
-                indent=2,
-                default=str,
-            )
-        )
+        payload = {
+            "call_id": view.call_id,
+            "status": view.status,
+            "outcome": view.outcome,
+            "execution_arn": view.arn,
+            "steps": steps,
+            "executions": chain,
+            "output": _masked(json.dumps(view.output)) if view.output is not None else None,
+        }
+        typer.echo(json.dumps(payload, indent=2, default=str))
         return
     table = Table(title=f"{view.call_id}: {view.status} ({view.outcome})")
-    for column in ("state", "duration", "error"):
+    for column in ("state", "result", "duration", "retries", "error"):
         table.add_column(column)
-    for s in view.steps:
-        duration = f"{s.duration_ms:.0f} ms" if s.duration_ms is not None else "running"
-        table.add_row(s.name, duration, s.error or "")
-    console.print(table)
+    for s, row in zip(view.steps, steps, strict=True):
+        duration = f"{s.duration_ms:.0f} ms" if s.duration_ms is not None else "-"
+        error = f"{s.error}: {s.cause}" if s.error and s.cause else (s.error or "")
+        table.add_row(s.name, s.state_of, duration, str(s.retries) if s.retries else "", error[:300])
+        if verbose:
+            table.add_row("", "input", "", "", str(row.get("input") or ""))
+            table.add_row("", "output", "", "", str(row.get("output") or ""))
+    console.print(keep_whole(table, "state"))
+    if len(chain) > 1:
+        runs = Table(title=f"Executions of {view.call_id} (original, then each redrive)")
+        for column in ("execution", "status", "started"):
+            runs.add_column(column)
+        for run in chain:
+            mark = " (this one)" if run["execution_arn"] == view.arn else ""
+            runs.add_row(run["execution"] + mark, run["status"], run["started"].isoformat(timespec="seconds"))
+        console.print(keep_whole(runs, "execution"))
+
+
+def _masked(document: str | None, limit: int = 4000) -> str | None:
+    """A state document with card, bank and tax numbers masked, shortened for a terminal."""
+    if document is None:
+        return None
+    from handoff.redact import redact_text
+
+    text = redact_text(document)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more characters)"
+
+
+def _step_dict(step: ops.StateStep, verbose: bool) -> dict[str, object]:
+    row: dict[str, object] = {
+        "state": step.name,
+        "result": step.state_of,
+        "duration_ms": step.duration_ms,
+        "retries": step.retries,
+        "error": step.error,
+        "cause": step.cause,
+    }
+    if verbose:
+        row["input"] = _masked(step.input)
+        row["output"] = _masked(step.output)
+    return row
 
 
 def main() -> None:

@@ -49,12 +49,29 @@ class StateStep:
     exited: datetime | None = None
     error: str | None = None
     cause: str | None = None
+    attempts: int = 0
+    """Task attempts scheduled in this state (retries = attempts - 1)."""
+    failed_at: datetime | None = None
+    input: str | None = None
+    output: str | None = None
 
     @property
     def duration_ms(self) -> float | None:
-        if self.exited is None:
+        end = self.exited or self.failed_at
+        if end is None:
             return None
-        return (self.exited - self.entered).total_seconds() * 1000
+        return (end - self.entered).total_seconds() * 1000
+
+    @property
+    def retries(self) -> int:
+        return max(0, self.attempts - 1)
+
+    @property
+    def state_of(self) -> str:
+        """``done``, ``failed`` (left by an error the state did not catch) or ``running``."""
+        if self.exited is not None:
+            return "done"
+        return "failed" if self.failed_at is not None else "running"
 
 
 @dataclass
@@ -147,18 +164,26 @@ def describe(sfn: Any, execution_arn: str) -> ExecutionView:
                 last_input = json.loads(entered["input"])
         kind = event["type"]
         if kind.endswith("StateEntered"):
-            steps.append(StateStep(event["stateEnteredEventDetails"]["name"], event["timestamp"]))
+            details = event["stateEnteredEventDetails"]
+            steps.append(StateStep(details["name"], event["timestamp"], input=details.get("input")))
         elif kind.endswith("StateExited") and steps:
-            name = event["stateExitedEventDetails"]["name"]
+            details = event["stateExitedEventDetails"]
             for step in reversed(steps):
-                if step.name == name and step.exited is None:
+                if step.name == details["name"] and step.exited is None:
                     step.exited = event["timestamp"]
+                    step.output = details.get("output")
                     break
+        elif kind.endswith("Scheduled") and steps:
+            steps[-1].attempts += 1
         elif kind.endswith("Failed") or kind.endswith("TimedOut"):
-            details: Any = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
             if steps and isinstance(details, dict):
                 steps[-1].error = details.get("error") or steps[-1].error
                 steps[-1].cause = (details.get("cause") or "")[:500] or steps[-1].cause
+                if kind.startswith("Execution"):
+                    open_steps = [s for s in steps if s.exited is None]
+                    if open_steps:
+                        open_steps[-1].failed_at = event["timestamp"]
     output = json.loads(info["output"]) if info.get("output") else None
     call_id = json.loads(info.get("input") or "{}").get("call", {}).get("call_id", info["name"])
     return ExecutionView(
@@ -171,6 +196,25 @@ def describe(sfn: Any, execution_arn: str) -> ExecutionView:
         output=output,
         last_input=last_input,
     )
+
+
+def redrive_chain(sfn: Any, machine_arn: str, call_id: str) -> list[dict[str, Any]]:
+    """Every execution of the call, first to last: the original and each redrive."""
+    from handoff.executions import call_execution_arns
+
+    chain: list[dict[str, Any]] = []
+    for arn in call_execution_arns(sfn, machine_arn, call_id):
+        info = sfn.describe_execution(executionArn=arn)
+        chain.append(
+            {
+                "execution": arn.rsplit(":", 1)[-1],
+                "execution_arn": arn,
+                "status": info["status"],
+                "started": info["startDate"],
+                "redrive_count": int(info.get("redriveCount") or 0),
+            }
+        )
+    return sorted(chain, key=lambda e: e["started"])
 
 
 def execution_arn_for(sfn: Any, machine_arn: str, call_id: str) -> str:
