@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from handoff.ingest.envelope import CallEvent, parse_webhook
@@ -33,8 +35,13 @@ def sample_bodies(directory: Path = EVENTS_DIR) -> list[Path]:
     return sorted(directory.glob("*.json"))
 
 
-def wait_settled(stack: EmbeddedStack, call_ids: list[str], timeout: float = 90.0) -> dict[str, ops.ExecutionView]:
-    """Wait until each execution is terminal or parked on review."""
+def wait_settled(
+    stack: EmbeddedStack,
+    call_ids: list[str],
+    timeout: float = 90.0,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, ops.ExecutionView]:
+    """Wait until each execution is terminal or parked on review; ``on_progress(settled, total)`` as they do."""
     sfn = stack.client("stepfunctions")
     views: dict[str, ops.ExecutionView] = {}
     deadline = time.monotonic() + timeout
@@ -48,6 +55,8 @@ def wait_settled(stack: EmbeddedStack, call_ids: list[str], timeout: float = 90.
             if not view.settled:
                 still.append(call_id)
         pending = still
+        if on_progress is not None:
+            on_progress(len(call_ids) - len(pending), len(call_ids))
         if pending:
             time.sleep(0.1)
     stack.delivery.wait_idle(timeout=max(1.0, deadline - time.monotonic()))
@@ -65,23 +74,45 @@ def key_path(view: ops.ExecutionView) -> str:
 def run_demo(console: Console, options: StackOptions | None = None) -> int:
     options = options or StackOptions(port=0, aws_port=0)
     started = time.perf_counter()
-    with EmbeddedStack(options) as stack:
+    progress = Progress(
+        TextColumn("{task.description:<34}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    with progress:
+        starting = progress.add_task("starting the embedded stack", total=1)
+        stack = EmbeddedStack(options).start()
+        progress.update(starting, completed=1)
+    try:
         url = f"{stack.api_url}/webhooks/dialnexa"
         rows: list[DemoRow] = []
-        for path in sample_bodies():
-            body = path.read_bytes()
-            envelope = parse_webhook(body)
-            status, _, _ = post_signed(url, body, options.webhook_secret)
-            call_id = envelope.call.call_id if isinstance(envelope, CallEvent) else "-"
-            event = envelope.event if isinstance(envelope, CallEvent) else type(envelope).__name__.lower()
-            rows.append(DemoRow(path.name, call_id, event, status))
-        views = wait_settled(stack, [r.call_id for r in rows if r.call_id != "-"])
+        bodies = sample_bodies()
+        with progress:
+            posting = progress.add_task("posting signed sample calls", total=len(bodies))
+            for path in bodies:
+                body = path.read_bytes()
+                envelope = parse_webhook(body)
+                status, _, _ = post_signed(url, body, options.webhook_secret)
+                call_id = envelope.call.call_id if isinstance(envelope, CallEvent) else "-"
+                event = envelope.event if isinstance(envelope, CallEvent) else type(envelope).__name__.lower()
+                rows.append(DemoRow(path.name, call_id, event, status))
+                progress.advance(posting)
+            calls = [r.call_id for r in rows if r.call_id != "-"]
+            settling = progress.add_task("calls settled (done or waiting)", total=len(calls))
+            views = wait_settled(
+                stack, calls, on_progress=lambda done, total: progress.update(settling, completed=done, total=total)
+            )
         failed = _calls_table(console, rows, views)
         _actions_table(console, views)
         _planyo_flows(console, stack)
         _notifications_table(console, stack)
         _effects_table(console, stack)
         console.print(f"demo wall time {time.perf_counter() - started:.1f} s")
+    finally:
+        stack.stop()
     if failed:
         console.print(f"[red]{failed} call(s) did not reach a terminal or waiting state[/red]")
         return 1
