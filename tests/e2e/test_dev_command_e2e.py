@@ -72,10 +72,8 @@ def test_dev_stops_within_5_seconds_of_sigterm() -> None:
             assert line, "handoff dev ended before it was ready"
         began = time.monotonic()
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
-        # 5 s is the promise (a hard exit 3 s after the signal if the clean stop lags); the bound leaves
-        # room for this test's own scheduling on a saturated shared machine, where it measured 5.9-7.5 s.
-        assert time.monotonic() - began < 10
+        process.wait(timeout=10)
+        assert time.monotonic() - began < 5
     finally:
         if process.poll() is None:
             process.kill()
