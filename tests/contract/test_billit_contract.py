@@ -53,8 +53,11 @@ def sleeps() -> list[float]:
     return []
 
 
-def connect(sandbox: BillitSandbox, sleeps: list[float], **overrides: Any) -> BillitConnector:
-    return BillitConnector.from_config({**sandbox.config(), **overrides}, retry=FAST, sleep=sleeps.append)
+def connect(
+    sandbox: BillitSandbox, sleeps: list[float], read_timeout: float | None = None, **overrides: Any
+) -> BillitConnector:
+    config = {**sandbox.config(), **overrides}
+    return BillitConnector.from_config(config, retry=FAST, sleep=sleeps.append, read_timeout=read_timeout)
 
 
 @pytest.fixture
@@ -187,10 +190,22 @@ def test_wrong_key_is_an_auth_error_and_not_retried(sandbox: BillitSandbox, slee
 def test_create_customer_creates_once_with_an_idempotent_key(billit: BillitConnector, sandbox: BillitSandbox) -> None:
     first = billit.create_customer(noah(), idempotency_key="call_7Hq2mXk9RtB4:billit:create_customer")
     second = billit.create_customer(noah(), idempotency_key="call_7Hq2mXk9RtB4:billit:create_customer")
-    assert (first.created, second.created) == (True, False)
+    assert (first.created, second.created) == (True, False)  # the second finds the customer: no POST
     assert first.customer.customer_id == second.customer.customer_id
     assert sandbox.effects == {"create_party": 1}
     assert [r.headers.get("idempotent-key") for r in posts(sandbox)] == ["call_7Hq2mXk9RtB4:billit:create_customer"]
+
+
+def test_a_create_answered_with_an_empty_201_resolves_the_party_it_made(
+    billit: BillitConnector, sandbox: BillitSandbox
+) -> None:
+    sandbox.empty_create_answers = 1
+    outcome = billit.create_customer(noah(), idempotency_key="k-empty")
+    assert outcome.created and outcome.customer.email == "noah.kim@example.com"
+    assert sandbox.effects == {"create_party": 1}
+    assert [p["PartyID"] for p in sandbox.customers() if p.get("Email") == "noah.kim@example.com"] == [
+        outcome.customer.customer_id
+    ]
 
 
 def test_create_customer_sends_a_customer_party(billit: BillitConnector, sandbox: BillitSandbox) -> None:

@@ -290,7 +290,7 @@ def test_every_patch_sent_carries_an_id_filter(sandbox: BookingmoodSandbox, slee
     )
     connector.add_booking_note(NoteRequest(target_id=BK_48377, text="note"))
     connector.add_contact_note(NoteRequest(target_id=HANNAH, text="note"))
-    assert len(seen) == 4
+    assert len(seen) == 3  # the booking note is an insert (calendar_event_notes), not a PATCH
     assert all(p["id"].startswith(("eq.", "in.(")) for p in seen)
 
 
@@ -314,12 +314,25 @@ def test_id_filters_pass_the_guard(filters: dict[str, str]) -> None:
 
 
 # -- notes ----------------------------------------------------------------------------------------
-def test_a_booking_note_is_appended_to_the_calendar_event(sandbox: BookingmoodSandbox, sleeps: list[float]) -> None:
+def test_a_booking_note_is_its_own_row_in_calendar_event_notes(
+    sandbox: BookingmoodSandbox, sleeps: list[float]
+) -> None:
+    before = sandbox.row("calendar_events", EVENT_48377)["notes"]  # type: ignore[index]
     note = NoteRequest(target_id=BK_48377, text="Handoff call_9Jm3: asked to confirm 18 Jun.", marker="call_9Jm3")
     record = connect(sandbox, sleeps).add_booking_note(note)
-    assert (record.location, record.row_id, record.already_present) == ("calendar_events.notes", EVENT_48377, False)
-    notes = sandbox.row("calendar_events", EVENT_48377)["notes"]  # type: ignore[index]
-    assert notes.startswith("Harbor 3-seat sofa") and notes.endswith("asked to confirm 18 Jun.")
+    [row] = sandbox.tables["calendar_event_notes"]
+    assert (record.location, record.row_id, record.already_present) == ("calendar_event_notes", row["id"], False)
+    assert (row["calendar_event_id"], row["note"]) == (EVENT_48377, note.text)
+    assert sandbox.row("calendar_events", EVENT_48377)["notes"] == before  # append-only: nothing rewritten
+
+
+def test_a_booking_note_is_found_again_by_its_call_marker(sandbox: BookingmoodSandbox, sleeps: list[float]) -> None:
+    connector = connect(sandbox, sleeps)
+    first = connector.add_booking_note(NoteRequest(target_id=BK_48377, text="Handoff call_A1: one.", marker="call_A1"))
+    again = connector.add_booking_note(NoteRequest(target_id=BK_48377, text="Handoff call_A1: one.", marker="call_A1"))
+    other = connector.add_booking_note(NoteRequest(target_id=BK_48377, text="Handoff call_B2: two.", marker="call_B2"))
+    assert again.already_present and again.row_id == first.row_id and not other.already_present
+    assert len(sandbox.tables["calendar_event_notes"]) == 2
 
 
 def test_the_same_note_is_written_once(sandbox: BookingmoodSandbox, sleeps: list[float]) -> None:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import requests
 
 from handoff.connectors.errors import (
     AuthError,
@@ -344,6 +345,19 @@ def test_list_coupons_returns_every_purchased_coupon(planyo: PlanyoConnector) ->
 def test_list_coupons_for_a_customer_only_valid(planyo: PlanyoConnector) -> None:
     coupons = planyo.list_coupons(CouponQuery(email="sofia.alvarez@example.com", only_valid=True))
     assert [(c.code, c.amount, c.amount_used) for c in coupons] == [("NWH-ASSEMBLY-1", Decimal(1), Decimal(0))]
+
+
+def test_list_coupons_asks_for_usage_data_which_planyo_omits_otherwise(
+    planyo: PlanyoConnector, sandbox: PlanyoSandbox
+) -> None:
+    [gift] = planyo.list_coupons(CouponQuery(code="NWH-GIFT-50"))
+    assert gift.amount_used == Decimal(50)
+    bare = requests.post(
+        sandbox.base_url + "/rest/",
+        data={"method": "list_coupons", "api_key": sandbox.config()["api_key"], "coupon_code": "NWH-GIFT-50"},
+        timeout=5,
+    ).json()["data"]["results"]
+    assert "amount_used" not in bare[0]
 
 
 def test_add_notification_callback_registers_the_url(planyo: PlanyoConnector, sandbox: PlanyoSandbox) -> None:

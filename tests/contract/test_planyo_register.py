@@ -1,8 +1,9 @@
-"""``handoff planyo register`` against the Planyo sandbox: what is registered, refused and printed."""
+"""``handoff planyo register`` against the additive Planyo sandbox: one callback per event, however often it runs."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import typer
@@ -10,10 +11,11 @@ from typer.testing import CliRunner
 
 from handoff.connectors.http import RetryPolicy
 from handoff.connectors.planyo import PlanyoConnector
-from handoff_dev.cli_planyo import check_callback_url, masked, planyo_app, register_all
+from handoff_dev.cli_planyo import CallbackRecord, check_callback_url, masked, planyo_app, register_all, remove_all
 from handoff_dev.sandboxes.planyo import PlanyoSandbox
 
 URL = "https://hooks.example.com/webhooks/planyo/tok_cli_8e2d4c6a0b9f1e3d5c7a"
+ROUTED = {"user_updated", "checked_in", "checked_out", "noshow"}
 
 
 def cli() -> typer.Typer:
@@ -46,22 +48,60 @@ def test_the_token_is_masked_when_printed() -> None:
     assert masked(URL) == "https://hooks.example.com/webhooks/planyo/tok_..."
 
 
-def test_register_subscribes_customer_and_status_events_and_reports_refused_timed_ones() -> None:
+def test_the_sandbox_is_additive_like_planyo() -> None:
     with PlanyoSandbox() as sandbox:
-        connector = PlanyoConnector.from_config(sandbox.config(), retry=RetryPolicy(attempts=1))
-        rows = register_all(connector, URL)
-        registered = {name for name, urls in sandbox.callbacks.items() if URL in urls}
-    assert registered == {"user_updated", "checked_in", "checked_out", "noshow"}
-    refused = [r for r in rows if not r["registered"]]
+        planyo = PlanyoConnector.from_config(sandbox.config(), retry=RetryPolicy(attempts=1))
+        planyo.add_notification_callback("checked_in", URL)
+        planyo.add_notification_callback("checked_in", URL)
+        assert sandbox.callbacks["checked_in"] == [URL, URL]
+
+
+def test_register_twice_leaves_one_callback_per_event_and_the_second_run_changes_nothing(tmp_path: Path) -> None:
+    with PlanyoSandbox() as sandbox:
+        planyo = PlanyoConnector.from_config(sandbox.config(), retry=RetryPolicy(attempts=1))
+        record = CallbackRecord(tmp_path / "state.json", CallbackRecord.account_of(planyo))
+        recorded = record.load()
+        first = register_all(planyo, URL, recorded)
+        record.save(recorded)
+        changes = dict(sandbox.effects)
+        second = register_all(planyo, URL, record.load())
+        assert {n: u for n, u in sandbox.callbacks.items() if URL in u} == {n: [URL] for n in ROUTED}
+        assert dict(sandbox.effects) == changes  # the second run changed nothing in Planyo
+    assert {r["notification"] for r in first if r["status"] == "added"} == ROUTED
+    assert {r["status"] for r in second if r["notification"] in ROUTED} == {"unchanged"}
+    refused = [r for r in first if r["status"] == "refused"]
     assert {r["notification"] for r in refused} == {f"before_or_after_event_{n}" for n in range(1, 7)}
     assert all("Settings > Notifications" in r["detail"] for r in refused)
 
 
-def test_the_command_prints_json_without_the_token() -> None:
-    result = CliRunner().invoke(cli(), ["planyo", "register", "--url", URL, "--sandbox", "--json"])
+def test_register_cleans_up_what_an_older_additive_run_left_and_keeps_other_urls() -> None:
+    other = "https://crm.example.com/planyo-hook"
+    with PlanyoSandbox() as sandbox:
+        planyo = PlanyoConnector.from_config(sandbox.config(), retry=RetryPolicy(attempts=1))
+        for _ in range(2):
+            planyo.add_notification_callback("checked_in", URL)
+        planyo.add_notification_callback("checked_in", other)
+        register_all(planyo, URL, {})
+        assert sorted(sandbox.callbacks["checked_in"]) == sorted([URL, other])
+
+
+def test_remove_takes_the_url_off_every_event(tmp_path: Path) -> None:
+    with PlanyoSandbox() as sandbox:
+        planyo = PlanyoConnector.from_config(sandbox.config(), retry=RetryPolicy(attempts=1))
+        recorded: dict[str, str] = {}
+        register_all(planyo, URL, recorded)
+        rows = remove_all(planyo, URL, recorded)
+        assert not any(URL in urls for urls in sandbox.callbacks.values())
+    assert recorded == {} and {r["notification"] for r in rows if r["status"] == "removed"} == ROUTED
+
+
+def test_the_command_prints_json_without_the_token(tmp_path: Path) -> None:
+    args = ["planyo", "register", "--url", URL, "--sandbox", "--json", "--state", str(tmp_path / "s.json")]
+    result = CliRunner().invoke(cli(), args)
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
     assert printed["where"] == "sandbox" and len(printed["callbacks"]) == 10
+    assert printed["summary"] == "4 callback(s) changed"
     assert "tok_cli_8e2d4c6a0b9f1e3d5c7a" not in result.output
 
 

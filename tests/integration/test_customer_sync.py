@@ -461,3 +461,33 @@ def test_customer_sync_handler_syncs_from_the_bus_event(
     assert (first["sync"]["outcome"], again["sync"]["outcome"]) == ("created", "unchanged")
     assert billit_box.effects["create_party"] == 1
     assert seen(queue) == []
+
+
+def test_an_email_change_in_planyo_updates_the_same_billit_customer(
+    aws: None, planyo: PlanyoConnector, billit: BillitConnector, billit_box: BillitSandbox
+) -> None:
+    from handoff.connectors.planyo import UserChanges
+
+    user_id = new_planyo_user(planyo)
+    sync = CustomerSync(planyo, billit, TABLE, lambda_context=FakeContext())
+    created = sync.sync(user_updated(user_id, new=True))
+    planyo.modify_user(UserChanges(new_email="noah.k@example.org"), user_id=user_id)
+    changed = sync.sync(user_updated(user_id))
+    assert changed.outcome == "updated" and changed.billit_customer_id == created.billit_customer_id
+    assert customers_with(billit_box, "noah.kim@example.com") == []
+    assert [p["PartyID"] for p in customers_with(billit_box, "noah.k@example.org")] == [created.billit_customer_id]
+    assert billit_box.effects["create_party"] == 1
+
+
+def test_a_field_cleared_in_planyo_is_cleared_in_billit(
+    aws: None, planyo: PlanyoConnector, billit: BillitConnector, billit_box: BillitSandbox, planyo_box: PlanyoSandbox
+) -> None:
+    user_id = new_planyo_user(planyo)
+    sync = CustomerSync(planyo, billit, TABLE, lambda_context=FakeContext())
+    created = sync.sync(user_updated(user_id, new=True))
+    user = planyo_box.users[user_id]
+    user.update(phone="", phone_country_code="", mobile="", mobile_country_code="")
+    result = sync.sync(user_updated(user_id))
+    assert result.outcome == "updated" and [(c.field, c.new) for c in result.changes] == [("phone", None)]
+    party = billit_box.parties[created.billit_customer_id]  # type: ignore[index]
+    assert "Phone" not in party and party["Addresses"][0]["Street"] == "Willow Way"

@@ -45,6 +45,8 @@ class BillitSandbox(Sandbox):
         self.fixture = fixture
         self.page_size = DEFAULT_PAGE_SIZE
         self.email_filterable = True
+        self.empty_create_answers = 0
+        """Answer the next n successful creates with an empty 201 (the party is created all the same)."""
         self.next_link_base: str | None = None
         self.account: dict[str, Any] = {}
         self.parties: dict[int, dict[str, Any]] = {}
@@ -62,6 +64,7 @@ class BillitSandbox(Sandbox):
             self.idempotency.clear()
             self.page_size = DEFAULT_PAGE_SIZE
             self.email_filterable = True
+            self.empty_create_answers = 0
             self.next_link_base = None
             self._next_id = max(self.parties, default=779000) + 100
             self.effects.clear()
@@ -160,13 +163,12 @@ class BillitSandbox(Sandbox):
             body = request.json()
         except ValueError:
             return _error(400, "InvalidJson", "The request body is not valid JSON.")
-        key = request.headers.get("idempotent-key")
+        key = request.headers.get("idempotent-key") or request.headers.get("idempotency-key")
         fingerprint = hashlib.sha256(request.body).hexdigest()
         if key and key in self.idempotency:
-            first_fingerprint, first_answer = self.idempotency[key]
-            if first_fingerprint != fingerprint:
-                return _error(409, "IdempotentKeyConflict", "This Idempotent-Key was used with another request.")
-            return first_answer
+            # docs.billit.be/docs/idempotent-tokens: a key that was already used answers 409 Conflict
+            # "Idempotent token already exists" (the key is stored only when the action succeeded).
+            return _error(409, "IdempotentTokenAlreadyExists", "Idempotent token already exists")
         if not isinstance(body, dict):
             return _error(400, "InvalidJson", "A party object is expected.")
         if body.get("PartyType") not in ("Customer", "Supplier"):
@@ -188,6 +190,10 @@ class BillitSandbox(Sandbox):
             answer = Response(200, party_id)
         if key:
             self.idempotency[key] = (fingerprint, answer)
+        if self.empty_create_answers > 0:
+            # A create that worked but whose answer carries no id (an empty 201): the client must find the party.
+            self.empty_create_answers -= 1
+            return Response(201, raw=b"", headers={"Content-Type": "application/json"})
         return answer
 
     def _update(self, party: dict[str, Any], request: Request) -> Response:
@@ -203,7 +209,13 @@ class BillitSandbox(Sandbox):
         if body.get("Addresses"):
             for key in ("Street", "StreetNumber", "Box", "Zipcode", "City", "CountryCode"):
                 party.pop(key, None)
-        party.update(body)
+        for name, value in body.items():  # null clears a field (ASSUMPTIONS "clearing" in the connector)
+            if value is None:
+                party.pop(name, None)
+            elif name == "Addresses" and isinstance(value, list):
+                party[name] = [{k: v for k, v in a.items() if v is not None} for a in value if isinstance(a, dict)]
+            else:
+                party[name] = value
         party["LastModified"] = datetime.now().isoformat()
         self.effect("update_party")
         return Response(200, None)

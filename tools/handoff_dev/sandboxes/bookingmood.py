@@ -180,6 +180,13 @@ SCHEMA: dict[str, Table] = {
         foreign_keys={"product_id": "products", "booking_id": "bookings"},
         enums={"type": frozenset({"booking", "blocked period", "note"}), "status": _STATUS},
     ),
+    # Append-only notes on a calendar event (bookingmood/bookingmood-zapier src/data/api-spec.ts,
+    # definition calendar_event_notes: id, calendar_event_id (FK calendar_events), author_id, note).
+    "calendar_event_notes": Table(
+        defaults={"calendar_event_id": None, "author_id": None, "note": None},
+        not_null=frozenset({"calendar_event_id", "note"}),
+        foreign_keys={"calendar_event_id": "calendar_events"},
+    ),
 }
 
 

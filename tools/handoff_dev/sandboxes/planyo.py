@@ -434,8 +434,32 @@ class PlanyoSandbox(Sandbox):
                 continue
             if _true(params.get("check_if_valid")) and float(coupon["amount"]) - float(coupon["amount_used"]) <= 0:
                 continue
-            rows.append(dict(coupon))
+            row = dict(coupon)
+            if not _true(params.get("include_usage_data")):
+                # Planyo returns amount_used / latest_usage_time only when asked (list_coupons docs:
+                # "include_usage_data: If true, the amount of the coupon that was already used (amount_used)
+                # and the last time the coupon was used (latest_usage_time) will be returned").
+                row.pop("amount_used", None)
+                row.pop("latest_usage_time", None)
+            rows.append(row)
         return {"results": rows}
+
+    def _m_remove_notification_callback(self, params: dict[str, str]) -> Any:
+        """Removes one URL (every copy of it) from an event; other URLs of the event stay."""
+        name = params.get("notification_name", "")
+        if name not in CALLBACK_EVENTS:
+            raise ApiError(E_INVALID, f"Invalid value of parameter notification_name: {name or '(none)'}")
+        url = params.get("callback_url", "")
+        if not url:
+            raise ApiError(E_INVALID, "Missing parameter callback_url")
+        kept = [u for u in self.callbacks.get(name, []) if u != url]
+        if len(kept) != len(self.callbacks.get(name, [])):
+            self.effect("remove_notification_callback")
+        if kept:
+            self.callbacks[name] = kept
+        else:
+            self.callbacks.pop(name, None)
+        return None
 
     def _m_add_notification_callback(self, params: dict[str, str]) -> Any:
         name = params.get("notification_name", "")

@@ -10,11 +10,12 @@ create a second party.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+import requests
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,18 +27,28 @@ from pydantic import (
 from stdnum.eu import vat as eu_vat
 
 from handoff.connectors.base import BaseConnector, PartnerModel, PartnerSettings, Probe, Secret
-from handoff.connectors.errors import AuthError, ConflictError, NotFoundError, RejectedInputError
+from handoff.connectors.errors import (
+    AuthError,
+    ConflictError,
+    ConnectorError,
+    NotFoundError,
+    RejectedInputError,
+    RetryableError,
+)
 from handoff.models import Tool
 
 TOOL = Tool.BILLIT
 
 # The UNCONFIRMED facts this module relies on (reference: partners/billit.md).
 ASSUMPTIONS: tuple[str, ...] = (
-    "create response: POST /v1/parties answers the new id as a bare integer or as an object with PartyID",
+    "create response: POST /v1/parties answers the new id as a bare integer or as an object with PartyID; an "
+    "empty or non-JSON 2xx still means created, so the party is found by VAT number or e-mail",
+    "clearing: a PATCH with a field set to null clears it in Billit",
     "list items: the party id field is PartyID and list items carry Email",
     "Email filter: $filter=Email eq '…' works; if Billit rejects it (4xx) the connector falls back to "
     "fullTextSearch (itself unconfirmed) and compares e-mails client-side",
-    "Idempotent-Key: replaying a key returns the first answer and creates nothing; key lifetime unknown",
+    "Idempotent-Key: a reused key answers 409 (docs.billit.be 'Idempotent Tokens'); key lifetime unknown, and the "
+    "two Billit pages spell the header Idempotent-Key and Idempotency-Key, so both are sent",
     "POST /v1/parties may upsert by VAT number on Billit's side, so the connector always searches first",
     "PATCH /v1/parties/{id} takes a partial Party object; its answer body is ignored and the party re-read",
     "errors: non-2xx bodies carry Code/Description (or Message); the full code list is unknown",
@@ -186,22 +197,38 @@ def customer_from_partner(raw: Mapping[str, Any]) -> BillitCustomer:
     return BillitCustomer.model_validate(fields)
 
 
-def customer_to_partner(fields: CustomerFields) -> dict[str, Any]:
-    """A (partial) Billit Party body for the fields that are set."""
+def customer_to_partner(fields: CustomerFields, *, clear: Iterable[str] = ()) -> dict[str, Any]:
+    """A (partial) Billit Party body for the fields that are set; ``clear``ed fields are sent as null."""
     body: dict[str, Any] = {}
     address: dict[str, Any] = {}
+    cleared = set(clear)
+    unknown = cleared - set(CustomerFields.model_fields)
+    if unknown:
+        raise RejectedInputError(TOOL, f"cannot clear unknown field(s): {', '.join(sorted(unknown))}")
     for name in type(fields).model_fields:
         value = getattr(fields, name)
-        if value is None:
+        if value is None and name not in cleared:
             continue
         target = address if name in _ADDRESS_FIELDS else body
-        target[_FIELD_MAP[name]] = str(value)
+        target[_FIELD_MAP[name]] = None if value is None else str(value)
     if address:
         invoice = {"AddressType": "InvoiceAddress", **address}
         if fields.name:
             invoice["Name"] = fields.name
         body["Addresses"] = [invoice]
     return body
+
+
+def _party_id(response: requests.Response) -> int | None:
+    """The new party's id from a create's answer (a bare integer or ``{"PartyID": …}``); None when absent."""
+    try:
+        answer = response.json()
+    except ValueError:  # empty or not JSON
+        return None
+    party_id = answer.get("PartyID") if isinstance(answer, Mapping) else answer
+    if isinstance(party_id, bool) or not isinstance(party_id, int | str) or not str(party_id).isdigit():
+        return None
+    return int(party_id)
 
 
 def derived_idempotency_key(customer: NewCustomer) -> str:
@@ -324,16 +351,39 @@ class BillitConnector(BaseConnector[Settings]):
         if customer.vat_number is None:
             body["VATLiable"] = False  # a private person (reference: customer-is-private-person)
         key = idempotency_key or derived_idempotency_key(customer)
-        # Retrying is safe because Billit deduplicates on Idempotent-Key.
-        answer = self._http.request("POST", "/v1/parties", json=body, headers={"Idempotent-Key": key}).json()
-        party_id = answer.get("PartyID") if isinstance(answer, Mapping) else answer
-        if not isinstance(party_id, int | str) or not str(party_id).isdigit():
-            raise RejectedInputError(TOOL, "create party: answer carries no party id")
-        return CustomerUpsert(customer=self.get_customer(int(party_id)), created=True)
+        # Billit's header table spells it Idempotent-Key, its "Idempotent Tokens" page Idempotency-Key: send both.
+        headers = {"Idempotent-Key": key, "Idempotency-Key": key}
+        try:
+            response = self._http.request("POST", "/v1/parties", json=body, headers=headers)
+        except ConflictError as exc:
+            # docs.billit.be/docs/idempotent-tokens: a key already used answers 409 "Idempotent token already
+            # exists" (the first request created the party; an in-client retry after a lost answer lands here).
+            if "idempotent" not in str(exc).lower():
+                raise
+            return self._created(
+                customer, missing=ConflictError(TOOL, f"Idempotent-Key {key} was used for another party")
+            )
+        party_id = _party_id(response)
+        if party_id is None:
+            # ASSUMPTIONS "create response": an empty or non-JSON 2xx still created the party; find it.
+            return self._created(
+                customer,
+                missing=RetryableError(TOOL, "create party answered without an id and the party is not found yet"),
+            )
+        return CustomerUpsert(customer=self.get_customer(party_id), created=True)
 
-    def update_customer(self, customer_id: int, changes: CustomerChanges) -> BillitCustomer:
-        """PATCH the given fields (setting values is idempotent, so retries are safe)."""
-        body = customer_to_partner(changes)
+    def _created(self, customer: NewCustomer, *, missing: ConnectorError) -> CustomerUpsert:
+        """The party a create made when its answer did not say which: searched by VAT number and e-mail."""
+        found = self.find_customer(email=customer.email, vat_number=customer.vat_number)
+        if found is None:
+            raise missing
+        return CustomerUpsert(customer=found, created=True)
+
+    def update_customer(
+        self, customer_id: int, changes: CustomerChanges, *, clear: Iterable[str] = ()
+    ) -> BillitCustomer:
+        """PATCH the given fields and send ``clear``ed ones as null (setting values is idempotent)."""
+        body = customer_to_partner(changes, clear=clear)
         if not body:
             raise RejectedInputError(TOOL, "update_customer called without any change")
         self._http.request("PATCH", f"/v1/parties/{int(customer_id)}", json=body)

@@ -5,10 +5,11 @@ Bookingmood exposes its tables through PostgREST (``GET`` lists with filters,
 That last point is why every write here goes through :func:`require_id_filter`:
 a PATCH without an ``id`` filter would rewrite every row the key can see.
 
-Where Handoff writes its operational summary: on the booking's calendar event
-(``calendar_events.notes``, visible on the booking in Bookingmood's calendar),
-or on the contact (``contacts.notes``) when no booking is involved. Notes are
-appended, never replaced, and a note already present is not written twice.
+Where Handoff writes its operational summary: one row per call in the
+append-only ``calendar_event_notes`` table on the booking's calendar event
+(visible on the booking in Bookingmood's calendar), or on the contact
+(``contacts.notes``, appended) when no booking is involved. A note already
+present (found by the call's marker) is not written twice.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ ASSUMPTIONS: dict[str, str] = {
     "no_embedding": "Embed names across foreign keys are unconfirmed; related rows are read with separate in.() GETs.",
     "widget_settings": "widgets.settings is NOT NULL without default in the older schema, so {} is always sent; the "
     "language/locale column is never sent because its live name is unconfirmed.",
-    "notes_columns": "calendar_events.notes and contacts.notes are writable free-text columns; the handoff note is "
-    "appended there (Bookingmood documents no separate notes API).",
+    "notes_columns": "contacts.notes is a writable free-text column; a contact's handoff note is appended there "
+    "(booking notes go to the calendar_event_notes table, whose schema Bookingmood's own Zapier app ships).",
+    "notes_like_filter": "calendar_event_notes.note accepts PostgREST like filters, so a note is found again by the "
+    "call's marker before a second row is written.",
     "rate_limits": "No published rate limits; 429 and 5xx are retried with backoff, other 4xx never.",
     "auth_errors": "A wrong or revoked key answers 401/403 on the first real request (the key is not checked earlier).",
 }
@@ -296,7 +299,7 @@ class NoteRequest(BaseModel):
 
 class NoteRecord(BaseModel):
     target_id: str
-    location: Literal["calendar_events.notes", "contacts.notes"]
+    location: Literal["calendar_event_notes", "contacts.notes"]
     row_id: str
     already_present: bool
 
@@ -516,16 +519,39 @@ class BookingmoodConnector(BaseConnector[Settings]):
 
     # -- notes -------------------------------------------------------------------------------
     def add_booking_note(self, note: NoteRequest) -> NoteRecord:
-        """Append ``text`` to the notes of the booking's (first) calendar event."""
+        """One row in ``calendar_event_notes`` on the booking's (first) calendar event, once per marker.
+
+        Bookingmood keeps a calendar event's notes as an append-only table, one
+        row per note (bookingmood/bookingmood-zapier ``src/data/api-spec.ts``,
+        definition ``calendar_event_notes``: id, calendar_event_id, author_id,
+        note, created_at, updated_at), which is what an audit trail wants: each
+        call's note is its own row, never a rewrite of someone else's text. A
+        row whose note already carries the call's marker means it was written.
+        """
         events = self._events({"booking_id": f"eq.{note.target_id}"})
         if not events:
             raise NotFoundError(self.TOOL.value, f"booking {note.target_id} has no calendar event")
         event = min(events, key=lambda e: (e.arrival or date.max, e.event_id))
-        present = _note_present(event.notes, note)
-        if not present:
-            self._patch("calendar_events", {"id": f"eq.{event.event_id}"}, {"notes": _appended(event.notes, note.text)})
+        needle = note.marker or note.text
+        existing = self._get(
+            "calendar_event_notes",
+            {
+                "select": "id,note",
+                "calendar_event_id": f"eq.{event.event_id}",
+                "note": f"like.*{_pattern_text(needle)}*",
+            },
+        )
+        present = next((r for r in existing if needle in str(r.get("note") or "")), None)
+        if present is not None:
+            row_id = str(present["id"])
+        else:
+            created = self._post("calendar_event_notes", {"calendar_event_id": event.event_id, "note": note.text}, "id")
+            row_id = str(created[0]["id"])
         return NoteRecord(
-            target_id=note.target_id, location="calendar_events.notes", row_id=event.event_id, already_present=present
+            target_id=note.target_id,
+            location="calendar_event_notes",
+            row_id=row_id,
+            already_present=present is not None,
         )
 
     def add_contact_note(self, note: NoteRequest) -> NoteRecord:

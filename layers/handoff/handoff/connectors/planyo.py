@@ -66,6 +66,9 @@ ASSUMPTIONS: tuple[str, ...] = (
     "summary is appended to admin_notes; from planyo.com/api.php?topic=set_reservation_notes",
     "hash_key clock drift tolerance is unknown; the timestamp is computed right before each call",
     "before_or_after_event_1..6 may not be accepted by add_notification_callback (set them in the UI then)",
+    "remove_notification_callback: takes notification_name and callback_url like add_notification_callback and "
+    "removes that URL only; Planyo has no method that lists registered callbacks, so handoff planyo register "
+    "keeps its own record of what it registered",
 )
 
 DEFAULT_BASE_URL = "https://www.planyo.com/rest/"
@@ -880,9 +883,30 @@ class PlanyoConnector(BaseConnector[Settings]):
                 "resource_id": q.resource_id,
                 "check_if_valid": q.only_valid or None,
                 "type": q.type,
+                # amount_used / latest_usage_time come back only with this flag (Planyo's list_coupons
+                # docs, planyo.com/api.php?topic=list_coupons, and its API playground).
+                "include_usage_data": True,
             },
         )
         return [coupon_from_partner(r) for r in _rows(data, "results")]
+
+    def remove_notification_callback(self, notification: str, callback_url: str) -> None:
+        """Remove one webhook URL from one Planyo event (other URLs of the event stay).
+
+        ``remove_notification_callback`` is in Planyo's method list (planyo-py's
+        method table); its parameters are taken to mirror
+        ``add_notification_callback`` (ASSUMPTIONS "remove_notification_callback").
+        Removing is a state-setting call, so it is safe to retry.
+        """
+        self._check_callback(notification, callback_url)
+        self._call("remove_notification_callback", {"notification_name": notification, "callback_url": callback_url})
+
+    @staticmethod
+    def _check_callback(notification: str, callback_url: str) -> None:
+        if not re.match(r"^https?://[^\s]+$", callback_url or ""):
+            raise RejectedInputError(TOOL, "notification callback_url must be an http(s) URL")
+        if not re.match(r"^[a-z0-9_]+$", notification or ""):
+            raise RejectedInputError(TOOL, "notification name is malformed")
 
     def add_notification_callback(self, notification: str, callback_url: str) -> None:
         """Register a webhook URL for one Planyo event.
@@ -890,10 +914,7 @@ class PlanyoConnector(BaseConnector[Settings]):
         An empty URL would remove every callback of the event in Planyo, so it
         is refused here. Not retried: a repeat could register the URL twice.
         """
-        if not re.match(r"^https?://[^\s]+$", callback_url or ""):
-            raise RejectedInputError(TOOL, "add_notification_callback: callback_url must be an http(s) URL")
-        if not re.match(r"^[a-z0-9_]+$", notification or ""):
-            raise RejectedInputError(TOOL, "add_notification_callback: notification name is malformed")
+        self._check_callback(notification, callback_url)
         self._call(
             "add_notification_callback",
             {"notification_name": notification, "callback_url": callback_url},

@@ -2,8 +2,10 @@
 
 The callback is only a hint: the user is re-read through the Planyo API and
 mapped to Billit fields by ``billit_customer_from_planyo`` (the one mapping).
-The Billit customer with the same e-mail is looked up first; when it already
-holds those values nothing is written. Otherwise the write is one idempotent
+The Billit customer is the one linked to the Planyo user id in Handoff's table
+(:class:`PartyLinks`), or, on the first sync, the one with the same e-mail;
+when it already holds those values nothing is written. A phone or address part
+the Planyo user no longer has is cleared in Billit too. Otherwise the write is one idempotent
 unit (Powertools idempotency, key prefix ``handoff.sync.v1``) keyed on the
 Planyo user id, a hash of the mapped values and a hash of what Billit held
 before, and Billit's own ``Idempotent-Key`` is derived from the same identity.
@@ -41,19 +43,23 @@ logger = Logger(child=True)
 
 # The UNCONFIRMED or chosen facts this module relies on.
 ASSUMPTIONS: tuple[str, ...] = (
-    "matching: a Planyo user is the Billit customer with the same e-mail, so an e-mail changed in Planyo "
-    "creates a new Billit customer (Billit has no field we could confirm for the Planyo user id)",
+    "matching: the first sync of a Planyo user finds its Billit customer by e-mail; from then on the Planyo user "
+    "id -> Billit party id link kept in Handoff's table decides, so an e-mail change updates the same party",
     "languages: Billit accepts NL, FR, EN and DE (the codes its docs and our sandbox use); other Planyo "
     "languages are not synced",
     "address: Planyo keeps one address line; it is split into street and house number when the number "
     "leads ('301 Maple Street') or trails ('Kouter 17'), otherwise the whole line is the street",
-    "fields Planyo clears are not cleared in Billit (only values Planyo has are synced); state has no Billit field",
+    "clearing: a phone or address part Planyo no longer has is cleared in Billit (PATCH with null); name, e-mail "
+    "and language are never cleared; state has no Billit field",
 )
 
 IDEMPOTENCY_KEY_PREFIX = "handoff.sync.v1"
 IDEMPOTENCY_WINDOW_SECONDS = 30 * 24 * 3600
 BILLIT_LANGUAGES = frozenset({"NL", "FR", "EN", "DE"})
 ADDRESS_FIELDS = frozenset({"street", "street_number", "postal_code", "city", "country_code"})
+CLEARABLE = ("phone", "street", "street_number", "postal_code", "city", "country_code")
+"""Billit fields a Planyo user can empty; the sync empties them too (name, e-mail, language never)."""
+LINK_PREFIX = "LINK#planyo-user#"
 _LEADING_NUMBER = re.compile(r"^\s*(\d+[A-Za-z]?(?:[-/]\d+[A-Za-z]?)?)\s*,?\s+(\D.*?)\s*$")
 _TRAILING_NUMBER = re.compile(r"^\s*(\D.*?)\s*,?\s+(\d+[A-Za-z]?(?:[-/]\d+[A-Za-z]?)?)\s*$")
 
@@ -140,12 +146,16 @@ def before_hash(existing: BillitCustomer | None, wanted: NewCustomer) -> str:
 
 
 def field_changes(existing: BillitCustomer, wanted: NewCustomer) -> list[FieldChange]:
-    """Fields whose Billit value differs from the mapped Planyo value (old and new)."""
+    """Fields whose Billit value differs from the mapped Planyo value (old and new; new None = cleared)."""
     changes: list[FieldChange] = []
     for name, value in _mapped(wanted).items():
         old = getattr(existing, name, None)
         if _norm(value) != _norm(old):
             changes.append(FieldChange(field=name, old=None if old is None else str(old), new=value))
+    for name in CLEARABLE:
+        old = getattr(existing, name, None)
+        if getattr(wanted, name) is None and _norm(old):
+            changes.append(FieldChange(field=name, old=str(old), new=None))
     return changes
 
 
@@ -155,6 +165,37 @@ def patch_for(changes: list[FieldChange], wanted: NewCustomer) -> CustomerChange
     if names & ADDRESS_FIELDS:
         names |= {n for n in ADDRESS_FIELDS if getattr(wanted, n) is not None}
     return CustomerChanges(**{n: getattr(wanted, n) for n in names})
+
+
+class PartyLinks:
+    """Planyo user id -> Billit party id, one item per user in Handoff's table.
+
+    Why: e-mail is what a customer changes, so it cannot be the join key after
+    the first sync; the link keeps every later change on the same party.
+    """
+
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        from handoff import aws
+
+        return self._client or aws.client("dynamodb")
+
+    def get(self, user_id: int) -> int | None:
+        item = self.client.get_item(
+            TableName=self.table_name, Key={"pk": {"S": f"{LINK_PREFIX}{user_id}"}}, ConsistentRead=True
+        ).get("Item")
+        value = (item or {}).get("billit_party_id", {}).get("N")
+        return int(value) if value else None
+
+    def put(self, user_id: int, party_id: int) -> None:
+        self.client.put_item(
+            TableName=self.table_name,
+            Item={"pk": {"S": f"{LINK_PREFIX}{user_id}"}, "billit_party_id": {"N": str(int(party_id))}},
+        )
 
 
 def billit_idempotency_key(identity: Mapping[str, Any]) -> str:
@@ -180,6 +221,7 @@ class CustomerSync:
     ) -> None:
         self.planyo = planyo
         self.billit = billit
+        self.links = PartyLinks(table_name)
         self.lambda_context = lambda_context
         self.persistence = persistence or DynamoDBPersistenceLayer(
             table_name=table_name, key_attr="pk", expiry_attr="expires_at"
@@ -202,12 +244,15 @@ class CustomerSync:
         except ValidationError as exc:
             fields = ", ".join(sorted({".".join(map(str, e["loc"])) or "customer" for e in exc.errors()}))
             raise SyncNeedsReview(f"Planyo user {user.user_id} cannot be a Billit customer (check: {fields})") from None
-        try:
-            existing = self.billit.find_customer(email=str(wanted.email))
-        except ConflictError as exc:
-            raise SyncNeedsReview(str(exc)) from None
+        existing = self._linked(user.user_id)
+        if existing is None:
+            try:
+                existing = self.billit.find_customer(email=str(wanted.email))
+            except ConflictError as exc:
+                raise SyncNeedsReview(str(exc)) from None
         changes = field_changes(existing, wanted) if existing is not None else []
         if existing is not None and not changes:
+            self._link(user.user_id, existing.customer_id)
             return SyncResult(outcome="unchanged", planyo_user_id=user.user_id, billit_customer_id=existing.customer_id)
         identity = {
             "planyo_user_id": user.user_id,
@@ -243,7 +288,24 @@ class CustomerSync:
             raise SyncNeedsReview(f"Billit refused the customer: {exc}") from None
         except ConflictError as exc:
             raise SyncNeedsReview(str(exc)) from None
+        if result.billit_customer_id is not None:
+            self._link(user.user_id, result.billit_customer_id)
         return result.model_copy(update={"replayed": True}) if replayed else result
+
+    def _linked(self, user_id: int | None) -> BillitCustomer | None:
+        """The Billit party this Planyo user was synced to before (None when never, or since deleted)."""
+        party_id = self.links.get(user_id) if user_id is not None else None
+        if party_id is None:
+            return None
+        try:
+            return self.billit.get_customer(party_id)
+        except NotFoundError:
+            logger.info("linked Billit party is gone; matching by e-mail", extra={"billit_party_id": party_id})
+            return None
+
+    def _link(self, user_id: int | None, party_id: int) -> None:
+        if user_id is not None and self.links.get(user_id) != party_id:
+            self.links.put(user_id, party_id)
 
     def _write(
         self,
@@ -262,7 +324,8 @@ class CustomerSync:
             return SyncResult(
                 outcome=outcome, planyo_user_id=user.user_id, billit_customer_id=upsert.customer.customer_id
             )
-        self.billit.update_customer(existing.customer_id, patch_for(changes, wanted))
+        cleared = [c.field for c in changes if c.new is None]
+        self.billit.update_customer(existing.customer_id, patch_for(changes, wanted), clear=cleared)
         return SyncResult(
             outcome="updated", planyo_user_id=user.user_id, billit_customer_id=existing.customer_id, changes=changes
         )
