@@ -116,7 +116,7 @@ def test_partner_writes_match_the_results_one_for_one(stack: Any, storm: dict[st
                 done[f"{result['tool']}.{result['operation']}"] += 1
     planyo, bookingmood = stack.sandboxes["planyo"], stack.sandboxes["bookingmood"]
     assert planyo.effects["modify_reservation"] == done["planyo.modify_reservation"]
-    assert bookingmood.effects["update_calendar_events"] == done["bookingmood.update_contact_booking"]
+    assert bookingmood.effects["create_calendar_event_notes"] == done["bookingmood.update_contact_booking"]
     assert done["bookingmood.update_contact_booking"] == CALLS // 2  # one note per call, each with its marker
 
 

@@ -18,10 +18,14 @@ pytestmark = pytest.mark.e2e
 # sample file -> (sandbox, counted write operation) the routed action must perform exactly once
 ACTING = {
     "variant-a_call-ended_completed_inbound_reschedule-booking.json": ("planyo", "modify_reservation"),
-    "variant-b_call-analysis-ready.json": ("bookingmood", "update_calendar_events"),
+    "variant-b_call-analysis-ready.json": ("bookingmood", "create_calendar_event_notes"),
     "variant-a_call-ended_completed_inbound_price-availability-buying-intent.json": ("billit", "create_party"),
 }
-FAULTY_OPERATION = {"planyo": "modify_reservation", "bookingmood": "update_calendar_events", "billit": "create_party"}
+FAULTY_OPERATION = {
+    "planyo": "modify_reservation",
+    "bookingmood": "create_calendar_event_notes",
+    "billit": "create_party",
+}
 
 
 def _reset(stack: Any) -> None:

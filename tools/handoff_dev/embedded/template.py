@@ -49,6 +49,7 @@ for _short, _long in {
     "!Not": "Fn::Not",
     "!Select": "Fn::Select",
     "!Split": "Fn::Split",
+    "!GetAZs": "Fn::GetAZs",
 }.items():
     _CfnLoader.add_constructor(_short, _tag(_long))
 

@@ -48,8 +48,9 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 
 METRICS_NAMESPACE = "Handoff"
-POSTING_GRACE_SECONDS = 60
-"""How long a claimed but unrecorded post is presumed still in flight before another delivery takes over."""
+POSTING_GRACE_SECONDS = 30
+"""How long a claimed but unrecorded post is presumed still in flight: longer than notify's 20 s timeout, so an
+older claim cannot belong to a running invocation and another delivery may take over (after looking first)."""
 DECISIONS = {OutcomeKind.HANDED_OFF, OutcomeKind.REJECTED, OutcomeKind.ESCALATED}
 """Outcomes that follow a review: they close the review message."""
 EMAIL_KEY_PREFIX = "handoff.notify.email.v1"
@@ -190,7 +191,7 @@ def post_once(slack: Any, ledger: MessageLedger, notice: Notice, *, on_call_reco
     after counting it: the event is retried, then dead-lettered, and the
     ``SlackConfigurationErrors`` metric raises its alarm.
     """
-    from handoff.connectors.errors import RetryableError
+    from handoff.connectors.errors import ConnectorError, RetryableError
     from handoff.connectors.slack import PostedMessage, SlackConfigurationError
 
     call_id, outcome = notice.call_id, notice.kind.value
@@ -213,8 +214,13 @@ def post_once(slack: Any, ledger: MessageLedger, notice: Notice, *, on_call_reco
         ledger.begin(call_id, outcome, message.channel or "", on_call_record=on_call_record, take_over=True)
     try:
         posted: PostedMessage = slack.post_message(message)
-    except SlackConfigurationError:
-        _count_configuration_error()
+    except ConnectorError as exc:
+        # A definite refusal (or a 429) posted nothing: free the claim so the next try posts at once.
+        # A 5xx or a lost answer may have posted: the claim stays and the next try looks first.
+        if not exc.retryable or exc.status == 429:
+            ledger.release(call_id, outcome, on_call_record=on_call_record)
+        if isinstance(exc, SlackConfigurationError):
+            _count_configuration_error()
         raise
     ledger.done(call_id, outcome, posted.channel, posted.ts, on_call_record=on_call_record)
     return posted

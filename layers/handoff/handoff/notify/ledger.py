@@ -95,6 +95,21 @@ class MessageLedger:
             raise
         return True
 
+    def release(self, call_id: str, outcome: str, *, on_call_record: bool = True) -> None:
+        """Drop an unfinished claim: Slack answered that nothing was posted, so the next try may post."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=self._key(call_id, on_call_record),
+                UpdateExpression="REMOVE #a",
+                ConditionExpression="#a.#s = :posting",
+                ExpressionAttributeNames={"#a": _attr(outcome), "#s": "state"},
+                ExpressionAttributeValues={":posting": {"S": "posting"}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def done(self, call_id: str, outcome: str, channel: str, ts: str, *, on_call_record: bool = True) -> None:
         """Record where the message is (overwrites the claim)."""
         value = {"M": {"state": {"S": "posted"}, "channel": {"S": channel}, "ts": {"S": ts}}}
