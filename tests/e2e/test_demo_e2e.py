@@ -19,3 +19,5 @@ def test_the_demo_settles_every_sample_call_and_exits_zero() -> None:
     assert code == 0, text
     assert "call_7Hq2mXk9RtB4" in text
     assert "nothing to do" in text
+    # Slack app: the demo's messages land in several channels and every review message is closed after its decision
+    assert "closed in place (chat.update)" in text and "still has Approve/Reject" not in text

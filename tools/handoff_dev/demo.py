@@ -16,6 +16,7 @@ from rich.table import Table
 
 from handoff.ingest.envelope import CallEvent, parse_webhook
 from handoff_dev import ops
+from handoff_dev.demo_slack import decide_reviews_in_slack, slack_table
 from handoff_dev.embedded.stack import PROJECT_ROOT, EmbeddedStack, StackOptions
 from handoff_dev.webhooks import post_signed
 
@@ -108,7 +109,9 @@ def run_demo(console: Console, options: StackOptions | None = None) -> int:
         failed = _calls_table(console, rows, views)
         _actions_table(console, views)
         _planyo_flows(console, stack)
+        decide_reviews_in_slack(stack)  # each review approved by a signed click, then closed in place
         _notifications_table(console, stack)
+        slack_table(console, stack)
         _effects_table(console, stack)
         console.print(f"demo wall time {time.perf_counter() - started:.1f} s")
     finally:
