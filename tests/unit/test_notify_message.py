@@ -222,7 +222,7 @@ def test_review_requested_explains_why_and_what_approval_would_do() -> None:
     assert "Needs review" in _header(message)
     assert "*Why a human must decide*\n• VIP customer\n• changes a customer commitment" in texts
     assert "*Proposed on approval*\n• planyo modify_reservation on 4471208: move a week" in texts
-    assert "Approve or reject in the review queue" in texts
+    assert "Approve or reject below (or `handoff review`)" in texts
 
 
 def test_escalated_review_goes_to_the_escalation_channel() -> None:

@@ -91,7 +91,7 @@ STATUS_LABELS: Final[dict[ActionStatus, tuple[str, str]]] = {
     ActionStatus.FAILED: (":x:", "failed"),
 }
 NEXT_STEP_BY_OUTCOME: Final[dict[OutcomeKind, str]] = {
-    OutcomeKind.REVIEW_REQUESTED: "Approve or reject in the review queue; nothing is changed until then.",
+    OutcomeKind.REVIEW_REQUESTED: "Approve or reject below (or `handoff review`); nothing changes until then.",
     OutcomeKind.ESCALATED: "The review is overdue: decide now or reassign it.",
     OutcomeKind.REJECTED: "Nothing was changed in the tools; follow up with the caller if needed.",
     OutcomeKind.FAILED: "Check the error below and redrive the call once the cause is fixed.",
