@@ -1,29 +1,11 @@
-"""act: one state of the Handoff state machine.
+"""act: one state of the Handoff state machine. Perform the decided (and reviewed) actions exactly
+once each.
 
-Thin glue: parse the state document, call the library, return the state with
-this step's part added (the state machine uses the whole answer as its output).
+Glue only: the envelope is parsed (``handoff.handlers.state_step``), handed to
+``handoff.act.service.run`` and returned with this step's part added.
 """
 
-from __future__ import annotations
+from handoff.act import service
+from handoff.handlers import state_step
 
-from typing import Any
-
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from handoff.models import PipelineState
-from handoff.redact import install_log_redaction
-from handoff.steps import act_step
-
-logger = Logger()
-install_log_redaction(logger)
-tracer = Tracer()
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    state = PipelineState.model_validate(event)
-    logger.append_keys(call_id=state.call.call_id)
-    result = act_step(state, event, lambda_context=context)
-    return result
+handler = state_step(service.run)

@@ -1,29 +1,11 @@
-"""match: one state of the Handoff state machine.
+"""match: one state of the Handoff state machine. Find the caller's records in every configured tool,
+from the call record as it is now.
 
-Thin glue: parse the state document, call the library, return the state with
-this step's part added (the state machine uses the whole answer as its output).
+Glue only: the envelope is parsed (``handoff.handlers.state_step``), handed to
+``handoff.match.service.run`` and returned with this step's part added.
 """
 
-from __future__ import annotations
+from handoff.handlers import state_step
+from handoff.match import service
 
-from typing import Any
-
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from handoff.models import PipelineState
-from handoff.redact import install_log_redaction
-from handoff.steps import match_step
-
-logger = Logger()
-install_log_redaction(logger)
-tracer = Tracer()
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    state = PipelineState.model_validate(event)
-    logger.append_keys(call_id=state.call.call_id)
-    result = match_step(state, event)
-    return result
+handler = state_step(service.run)

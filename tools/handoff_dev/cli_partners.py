@@ -37,8 +37,8 @@ def explain_command(
     region: Region = None,
 ) -> None:
     """Normalised call, candidates with evidence, the decision and every rule that fired."""
+    from handoff.match.service import SOURCE_TYPES
     from handoff.match.sources import RecordSource
-    from handoff.steps import SOURCE_TYPES
     from handoff_dev.explain import explain
 
     config = load_partner_config(partner_config, secret_id, endpoint_url, profile, region)

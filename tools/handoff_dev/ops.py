@@ -16,6 +16,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from handoff.models import StateName
+
 # An endpoint that does not answer fails in seconds, not minutes: a short connect
 # timeout and one retry instead of botocore's default 60 s and five legacy retries.
 CLIENT_CONFIG = Config(
@@ -25,7 +27,7 @@ CLIENT_CONFIG = Config(
 )
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
-WAITING_STATE = "RequestReview"
+WAITING_STATE = StateName.REQUEST_REVIEW.value
 
 
 def aws_client(

@@ -29,11 +29,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from handoff.executions import call_execution_arns, execution_arn, redrive_execution_name
 from handoff.ingest.envelope import execution_name
+from handoff.models import StateName
 from handoff_dev.queue_scan import QueueScan
 
 CAUGHT_FAILURE_ERROR = "Handoff.CallFailed"
-RESUMABLE_STATES = ("Match", "Route", "RequestReview", "Act")
+RESUMABLE_STATES: tuple[str, ...] = tuple(StateName)
+"""The states a redrive may resume at: the envelope's ``StateName`` (the ASL's Resume choice, held by a test)."""
 REDRIVE_DROPS = ("error", "failed_state", "resume_at", "rejection")
+"""Envelope fields of the failed run that a redrive clears (a test checks they are ``CallEnvelope`` fields)."""
 
 
 class DeadLetter(BaseModel):

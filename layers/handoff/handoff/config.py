@@ -7,8 +7,12 @@ nothing here knows whether it runs on AWS or on the embedded stack.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
 def _int(name: str, default: int) -> int:
@@ -42,6 +46,37 @@ class Settings:
         )
 
 
-@lru_cache(maxsize=1)
-def settings() -> Settings:
-    return Settings.from_env()
+def environment_key() -> tuple[str, ...]:
+    """What a process-wide object depends on: the AWS endpoint and region, and every HANDOFF_* variable."""
+    handoff = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("HANDOFF_"))
+    return (os.environ.get("AWS_ENDPOINT_URL", ""), os.environ.get("AWS_REGION", ""), *handoff)
+
+
+class per_environment(Generic[T]):  # noqa: N801 - used as a decorator-like factory
+    """Build once per environment and reuse: a singleton on Lambda, where the environment never changes.
+
+    One process that runs several environments in turn (the embedded stack in a
+    test run, each stack on its own ports) gets a fresh object for each, never a
+    client, a starter or a setting bound to a stack that is gone.
+    """
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self.factory = factory
+        self._built: dict[tuple[str, ...], T] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self) -> T:
+        key = environment_key()
+        with self._lock:
+            if key not in self._built:
+                self._built[key] = self.factory()
+            return self._built[key]
+
+    def cache_clear(self) -> None:
+        """Forget what was built (the next call builds again)."""
+        with self._lock:
+            self._built.clear()
+
+
+settings = per_environment(Settings.from_env)
+"""The settings of the current environment (read once per environment)."""

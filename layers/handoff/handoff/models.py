@@ -9,11 +9,13 @@ from the call store by call id).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Contract(BaseModel):
@@ -124,6 +126,35 @@ class MatchResult(Contract):
         return self.candidates[0] if self.candidates else None
 
 
+class AnalysisRef(Contract):
+    """Which post-call analysis a decision was made from: the call record as Match read it.
+
+    ``record_version`` is the call record's optimistic-lock version and ``digest``
+    a short hash of the analysis, so ops can tell whether an analysis that
+    arrived later (``late_analysis`` on the record) differs from the one used.
+    """
+
+    present: bool = False
+    record_version: int = 0
+    digest: str = ""
+    events: list[str] = Field(default_factory=list)
+    read_at: datetime | None = None
+
+    def cite(self) -> str:
+        """One line for people: which analysis, from which version of the call record."""
+        if not self.present:
+            return f"no post-call analysis (call record v{self.record_version})"
+        return f"analysis {self.digest} (call record v{self.record_version})"
+
+
+def analysis_digest(analysis: dict[str, Any]) -> str:
+    """A short, stable fingerprint of an analysis ("" when there is none)."""
+    if not analysis:
+        return ""
+    text = json.dumps(analysis, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 class Mode(StrEnum):
     ACT = "act"
     REVIEW = "review"
@@ -194,6 +225,8 @@ class RouteDecision(Contract):
     handoff: HandoffDocument
     policy_version: str = ""
     notify: bool = True
+    analysis: AnalysisRef | None = None
+    """The post-call analysis this decision was made from (the call record as Match read it)."""
 
 
 class ReviewOutcome(Contract):
@@ -232,14 +265,71 @@ class ActResult(Contract):
     results: list[ActionResult] = Field(default_factory=list)
 
 
-class PipelineState(Contract):
-    """The document that flows through the state machine (each state adds its part)."""
+ENVELOPE_VERSION = 2
+"""Bumped when a field changes meaning; an envelope from a newer Handoff is refused, an older one upgraded."""
 
+
+class StateName(StrEnum):
+    """The Task states a failure is recorded at (``$.failed_state``) and a redrive resumes at (``$.resume_at``).
+
+    The names are those of ``statemachine/handoff.asl.json``; a test holds the two together.
+    """
+
+    MATCH = "Match"
+    ROUTE = "Route"
+    REQUEST_REVIEW = "RequestReview"
+    ACT = "Act"
+
+
+class StepSettings(Contract):
+    """Per-execution settings ingest fixes at start (the Wait and the review timeout read them)."""
+
+    analysis_grace_seconds: int = Field(default=0, ge=0)
+    review_timeout_seconds: int = Field(default=86400, ge=1)
+
+
+class StepError(Contract):
+    """What a Catch writes at its ResultPath: Step Functions' ``{"Error", "Cause"}``."""
+
+    error: str = Field(default="", alias="Error")
+    cause: str = Field(default="", alias="Cause")
+
+
+class CallEnvelope(Contract):
+    """Everything the state machine carries, typed and versioned: each state adds its part.
+
+    ingest builds it (call, settings); Match adds ``match`` and ``analysis_used``,
+    Route ``decision``, the review ``review`` (or ``rejection``), Act ``act``; a
+    Catch adds ``error`` and a Pass ``failed_state``; a redrive sets ``resume_at``.
+    """
+
+    version: int = ENVELOPE_VERSION
     call: CallSummary
+    settings: StepSettings = Field(default_factory=StepSettings)
+    analysis_used: AnalysisRef | None = None
     match: MatchResult | None = None
     decision: RouteDecision | None = None
     review: ReviewOutcome | None = None
     act: ActResult | None = None
+    error: StepError | None = None
+    failed_state: StateName | None = None
+    rejection: StepError | None = None
+    resume_at: StateName | None = None
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, version: int) -> int:
+        if version > ENVELOPE_VERSION:
+            raise ValueError(f"envelope version {version} is newer than this code ({ENVELOPE_VERSION})")
+        return version
+
+    def dump(self) -> dict[str, Any]:
+        """The JSON document the state machine receives (Step Functions' own key names kept)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+PipelineState = CallEnvelope
+"""The envelope's former name, kept for callers not yet renamed."""
 
 
 class OutcomeKind(StrEnum):

@@ -67,6 +67,9 @@ class StoredCall:
     version: int
     outcome: str | None = None
     actions: dict[str, Any] | None = None
+    matched_at: str | None = None
+    """When Match last read the record (``begin_match``); an analysis merged after it is late."""
+    late_analysis: dict[str, Any] | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> StoredCall:
@@ -80,6 +83,8 @@ class StoredCall:
             version=int(item.get("version", 0)),
             outcome=item.get("outcome"),
             actions=item.get("actions"),
+            matched_at=item.get("matched_at"),
+            late_analysis=item.get("late_analysis"),
         )
 
 
@@ -214,19 +219,25 @@ class DynamoCallStore:
                 return current
             encoded = encode_call(merged_json)
             (attr, value), other = next(iter(encoded.items())), "call_z" if "call_json" in encoded else "call_json"
+            sets = f"SET {attr} = :c, events = :e, updated_at = :u, version = :nv"
+            values: dict[str, Any] = {
+                ":c": value,
+                ":e": {"L": [{"S": e} for e in events]},
+                ":u": {"S": now_iso()},
+                ":v": {"N": str(current.version)},
+                ":nv": {"N": str(current.version + 1)},
+            }
+            late = _late_analysis(current, merged_json, event)
+            if late is not None:
+                sets += ", late_analysis = :late"
+                values[":late"] = {"M": {k: {"S": v} for k, v in late.items()}}
             try:
                 self.client.update_item(
                     TableName=self.table_name,
                     Key={"pk": {"S": call_key(call_id)}},
-                    UpdateExpression=f"SET {attr} = :c, events = :e, updated_at = :u, version = :nv REMOVE {other}",
+                    UpdateExpression=f"{sets} REMOVE {other}",
                     ConditionExpression="version = :v",
-                    ExpressionAttributeValues={
-                        ":c": value,
-                        ":e": {"L": [{"S": e} for e in events]},
-                        ":u": {"S": now_iso()},
-                        ":v": {"N": str(current.version)},
-                        ":nv": {"N": str(current.version + 1)},
-                    },
+                    ExpressionAttributeValues=values,
                 )
             except ClientError as exc:
                 if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -243,6 +254,8 @@ class DynamoCallStore:
                 current.version + 1,
                 current.outcome,
                 current.actions,
+                current.matched_at,
+                late or current.late_analysis,
             )
         raise RuntimeError(f"call {call_id}: too many concurrent updates, giving up the merge")
 
@@ -254,6 +267,27 @@ class DynamoCallStore:
         if not item:
             return None
         return StoredCall.from_item(_plain(item))
+
+    def begin_match(self, call_id: str) -> StoredCall | None:
+        """Mark that Match reads the record now and return it as read, in one atomic write.
+
+        The version moves on, so a merge racing with this read retries and sees
+        ``matched_at``: an analysis merged afterwards is noted as late, never lost.
+        """
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": call_key(call_id)}},
+                UpdateExpression="SET matched_at = :at, version = version + :one",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":at": {"S": now_iso()}, ":one": {"N": "1"}},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return StoredCall.from_item(_plain(response["Attributes"]))
 
     def mark_started(self, call_id: str, execution_arn: str) -> None:
         self.client.update_item(
@@ -338,6 +372,24 @@ class DynamoCallStore:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+
+
+def _late_analysis(current: StoredCall, merged: dict[str, Any], event: str) -> dict[str, str] | None:
+    """The note for an analysis that changed after Match read the record (None when it is not late)."""
+    from handoff.models import analysis_digest
+
+    if current.matched_at is None:
+        return None
+    before, after = current.call.get("analysis") or {}, merged.get("analysis") or {}
+    if not after or after == before:
+        return None
+    return {
+        "received_at": now_iso(),
+        "event": event,
+        "matched_at": current.matched_at,
+        "digest": analysis_digest(after),
+        "used_digest": analysis_digest(before),
+    }
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

@@ -45,7 +45,11 @@ BENCH_DIR = PROJECT_ROOT / ".bench" / "lambda-like"
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
 
 # What a function builds on its first invocation that a warm one reuses (its "init").
-INIT_HOOKS: dict[str, str] = {"ingest": "service", "customer_sync": "consumer", "partner_ingest": "publisher"}
+INIT_HOOKS: dict[str, str] = {
+    "ingest": "handoff.ingest.wiring:service",
+    "customer_sync": "handoff.partners.dispatch:default_consumer",
+    "partner_ingest": "handoff.partners.callback:default_publisher",
+}
 
 CHILD = r"""
 import sys, time
@@ -56,10 +60,12 @@ if mode == "floor":
     import boto3
     boto3.client("dynamodb")
 else:
+    import importlib
     import app
     hook = sys.argv[3]
     if hook:
-        getattr(app, hook)()
+        module, _, name = hook.partition(":")
+        getattr(importlib.import_module(module), name)()
 print(f"{(time.perf_counter() - t0) * 1000:.3f}")
 """
 
@@ -171,7 +177,9 @@ def prepare(root: Path = BENCH_DIR) -> LambdaLike:
     interpreter = python or sys.executable
     version = subprocess.run(  # noqa: S603
         [interpreter, "-c", "import platform; print(platform.python_version())"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     stamp = root / "fingerprint"
     fingerprint = f"{_fingerprint()}-{version}"
@@ -185,13 +193,28 @@ def prepare(root: Path = BENCH_DIR) -> LambdaLike:
             make_vars.append(f"PY313={python}")
         subprocess.run(  # noqa: S603
             ["make", "-s", "-C", str(LAYER_DIR), "build-SharedLayer", *make_vars],  # noqa: S607
-            check=True, env=env, capture_output=True,
+            check=True,
+            env=env,
+            capture_output=True,
         )
         subprocess.run(  # noqa: S603
-            [_uv(), "pip", "install", "--quiet", "--no-deps", "--only-binary=:all:", "--python-version",
-             version.rsplit(".", 1)[0], "--python-platform", _platform_tag(), "--target", str(runtime),
-             *_locked_runtime()],
-            check=True, capture_output=True,
+            [
+                _uv(),
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--python-version",
+                version.rsplit(".", 1)[0],
+                "--python-platform",
+                _platform_tag(),
+                "--target",
+                str(runtime),
+                *_locked_runtime(),
+            ],
+            check=True,
+            capture_output=True,
         )
         subprocess.run([interpreter, "-m", "compileall", "-q", "-j", "0", str(runtime)], check=True)  # noqa: S603
         stamp.write_text(fingerprint)
@@ -223,6 +246,7 @@ def _template_environment() -> dict[str, dict[str, str]]:
         if isinstance(raw, dict) and raw.get("Ref") in defaults:
             return defaults[raw["Ref"]]
         return f"bench-{key.lower()}"
+
     shared = (((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}).get("Variables") or {}
     by_code: dict[str, dict[str, str]] = {}
     for resource in template["Resources"].values():

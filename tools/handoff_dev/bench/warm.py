@@ -188,6 +188,7 @@ def ingest(count: int = 200, rounds: int = 5, transcript_kb: int = 30) -> WarmCo
     from aws_lambda_powertools.utilities.parameters import base as parameters_base
     from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
 
+    from handoff.ingest import wiring
     from handoff.ingest.service import IngestService, StepFunctionsStarter
     from handoff.store import DynamoCallStore
 
@@ -198,11 +199,13 @@ def ingest(count: int = 200, rounds: int = 5, transcript_kb: int = 30) -> WarmCo
         module = load_handler("ingest")
         ddb, sfn, sm = aws.client("dynamodb"), aws.client("stepfunctions"), aws.client("secretsmanager")
         parameters_base.DEFAULT_PROVIDERS["secrets"] = SecretsProvider(boto3_client=sm)  # type: ignore[attr-defined]
-        module._service = IngestService(  # type: ignore[attr-defined]
-            store=DynamoCallStore(LAMBDA_LIKE_ENV["HANDOFF_TABLE"], 30, client=ddb),
-            starter=StepFunctionsStarter(MACHINE, client=sfn),
-            secrets=module.webhook_secrets,
-            analysis_grace_seconds=30,
+        wiring.use(
+            IngestService(
+                store=DynamoCallStore(LAMBDA_LIKE_ENV["HANDOFF_TABLE"], 30, client=ddb),
+                starter=StepFunctionsStarter(MACHINE, client=sfn),
+                secrets=wiring.webhook_secrets,
+                analysis_grace_seconds=30,
+            )
         )
         events = [
             build_event(

@@ -121,4 +121,3 @@ class FunctionRegistry:
         with self._lock:
             self.invocations.append(record)
         return payload, error
-

@@ -378,4 +378,3 @@ class EmbeddedStack:
     @property
     def state_machine_arn(self) -> str:
         return self.physical("HandoffStateMachine")
-

@@ -13,29 +13,22 @@ writing twice, and a partial failure retries only what failed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from pydantic import ValidationError
 
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency.hook import IdempotentHookFunction
-
-from handoff import aws
 from handoff.act.operations import OPERATIONS, ActionInput, Performed
 from handoff.connectors.errors import AuthError, ConnectorError, RejectedInputError, RetryableError
+from handoff.idempotency import once
 from handoff.models import Action, ActionResult, ActionStatus, ReviewOutcome, Tool
+from handoff.runtime import ConnectorLookup, ConnectorPool
+
+__all__ = ["ActionsFailed", "ConnectorPool", "Ledger", "apply_review", "perform_all"]
 
 logger = Logger(child=True)
 
@@ -53,30 +46,23 @@ class Ledger:
 
     table_name: str
     lambda_context: Any = None
-    _persistence: DynamoDBPersistenceLayer | None = field(default=None, repr=False)
     replayed: set[str] = field(default_factory=set)
 
-    def persistence(self) -> DynamoDBPersistenceLayer:
-        if self._persistence is None:
-            self._persistence = DynamoDBPersistenceLayer(
-                table_name=self.table_name, key_attr="pk", expiry_attr="expires_at", boto3_client=aws.client("dynamodb")
-            )
-        return self._persistence
+    def guard(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """The once-per-action decorator; a replayed answer marks its action key."""
 
-    def config(self) -> IdempotencyConfig:
-        def mark_replayed(response: Any, record: Any) -> Any:
+        def mark_replayed(response: Any) -> None:
             if isinstance(response, dict) and "action_key" in response:
                 self.replayed.add(str(response["action_key"]))
-            return response
 
-        config = IdempotencyConfig(
-            expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS,
-            raise_on_no_idempotency_key=True,
-            response_hook=cast("IdempotentHookFunction", mark_replayed),
+        return once(
+            IDEMPOTENCY_KEY_PREFIX,
+            identity="action_identity",
+            window_seconds=IDEMPOTENCY_WINDOW_SECONDS,
+            table_name=self.table_name,
+            lambda_context=self.lambda_context,
+            on_replay=mark_replayed,
         )
-        if self.lambda_context is not None:
-            config.register_lambda_context(self.lambda_context)
-        return config
 
 
 def identity(call_id: str, action: Action) -> dict[str, str]:
@@ -104,9 +90,6 @@ def apply_review(actions: list[Action], review: ReviewOutcome | None) -> tuple[l
     return kept, dropped
 
 
-ConnectorLookup = Callable[[Tool], Any]
-
-
 def perform_all(
     call_id: str,
     actions: list[Action],
@@ -129,15 +112,8 @@ def perform_all(
     ]
     retryable: list[str] = []
     permanent: list[str] = []
-    persistence = ledger.persistence()
-    config = ledger.config()
 
-    @idempotent_function(  # type: ignore[untyped-decorator]
-        data_keyword_argument="action_identity",
-        persistence_store=persistence,
-        config=config,
-        key_prefix=IDEMPOTENCY_KEY_PREFIX,
-    )
+    @ledger.guard()
     def perform_once(action_identity: Mapping[str, str], action: Action, connector: Any) -> dict[str, Any]:
         operation = OPERATIONS[(action.tool, action.operation)]
         done: Performed = operation(connector, ActionInput(call_id=call_id, action=action, note=note))
@@ -196,24 +172,3 @@ def _failed(action: Action, detail: str) -> ActionResult:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class ConnectorPool:
-    """Connectors built once per configuration (warm Lambdas reuse their HTTP sessions)."""
-
-    def __init__(self, loader: Callable[[str], dict[str, Any] | None] | None = None) -> None:
-        from handoff.connectors import credentials
-
-        self.loader = loader or credentials.load_partner_config
-        self._built: dict[str, Any] = {}
-
-    def __call__(self, tool: Tool) -> Any:
-        from handoff.connectors.registry import build
-
-        config = self.loader(tool.value)
-        if config is None:
-            return None
-        fingerprint = tool.value + hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
-        if fingerprint not in self._built:
-            self._built[fingerprint] = build(tool, config)
-        return self._built[fingerprint]

@@ -22,19 +22,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 
 from handoff import aws
+from handoff.idempotency import once
 from handoff.models import (
+    CallEnvelope,
     HandoffDocument,
     Mode,
     OutcomeKind,
     Owner,
-    PipelineState,
     RouteDecision,
     Tool,
     Urgency,
@@ -114,24 +110,22 @@ def notice_for(outcome: OutcomeKind, detail: dict[str, Any]) -> Notice:
     """The notice for an outcome event; failures before Route still get an owner (ops)."""
     if outcome is OutcomeKind.PARTNER_ROUTED:
         return partner_notice(detail)
-    state = PipelineState.model_validate(detail)
+    state = CallEnvelope.model_validate(detail)
     decision = state.decision or _fallback_decision(state, outcome)
     review: ReviewInfo | None = None
     if state.review is not None:
         review = ReviewInfo(reviewer=state.review.reviewer, note=state.review.note)
-    rejection = detail.get("rejection")
-    if isinstance(rejection, dict):
-        cause = _json(rejection.get("Cause"))
+    if state.rejection is not None:
+        cause = _json(state.rejection.cause)
         review = ReviewInfo(
             reviewer=str(cause.get("reviewer") or "unknown"),
-            rejection_reason=str(cause.get("reason") or rejection.get("Cause") or ""),
+            rejection_reason=str(cause.get("reason") or state.rejection.cause or ""),
         )
-    error = detail.get("error")
     error_text = None
-    if isinstance(error, dict):
-        error_text = f"{error.get('Error', 'error')}: {str(error.get('Cause') or '')[:500]}"
-        if detail.get("failed_state"):
-            error_text = f"{detail['failed_state']} failed. {error_text}"
+    if state.error is not None:
+        error_text = f"{state.error.error or 'error'}: {state.error.cause[:500]}"
+        if state.failed_state:
+            error_text = f"{state.failed_state} failed. {error_text}"
     owner = decision.owner
     if outcome in (OutcomeKind.ESCALATED, OutcomeKind.FAILED) and not owner.escalation_channel:
         decision = decision.model_copy(update={"owner": _with_escalation(owner)})
@@ -166,10 +160,7 @@ def deliver(
     call_id = notice.call_id
     if not should_tell(outcome, notice):
         return Delivery(call_id, outcome.value, False, None, "nothing to tell: no follow-up owner")
-    config = IdempotencyConfig(expires_after_seconds=NOTIFY_WINDOW_SECONDS, raise_on_no_idempotency_key=True)
-    if lambda_context is not None:
-        config.register_lambda_context(lambda_context)
-    emailed = _email_owner(notice, outcome, config, table_name)
+    emailed = _email_owner(notice, outcome, table_name, lambda_context)
     slack = connector_for(Tool.SLACK)
     if slack is None:
         logger.warning("slack is not configured; outcome not posted", extra={"call_id": call_id, "outcome": outcome})
@@ -291,7 +282,7 @@ def _count_configuration_error() -> None:
     metrics.flush_metrics()
 
 
-def _email_owner(notice: Notice, outcome: OutcomeKind, config: IdempotencyConfig, table_name: str) -> str | None:
+def _email_owner(notice: Notice, outcome: OutcomeKind, table_name: str, lambda_context: Any) -> str | None:
     """The optional e-mail through SES, once per (call, outcome): only with a sender configured
     (``HANDOFF_NOTIFY_EMAIL_FROM``) and an owner e-mail in the routing policy."""
     sender = os.environ.get(EMAIL_FROM_ENV, "").strip()
@@ -299,15 +290,13 @@ def _email_owner(notice: Notice, outcome: OutcomeKind, config: IdempotencyConfig
     if not sender or not recipient:
         return None
     subject, body = email_message(notice)
-    persistence = DynamoDBPersistenceLayer(
-        table_name=table_name, key_attr="pk", expiry_attr="expires_at", boto3_client=aws.client("dynamodb")
-    )
 
-    @idempotent_function(  # type: ignore[untyped-decorator]
-        data_keyword_argument="notification",
-        persistence_store=persistence,
-        config=config,
-        key_prefix=EMAIL_KEY_PREFIX,
+    @once(
+        EMAIL_KEY_PREFIX,
+        identity="notification",
+        window_seconds=NOTIFY_WINDOW_SECONDS,
+        table_name=table_name,
+        lambda_context=lambda_context,
     )
     def send_once(notification: dict[str, str]) -> dict[str, str]:
         aws.client("ses").send_email(
@@ -321,7 +310,7 @@ def _email_owner(notice: Notice, outcome: OutcomeKind, config: IdempotencyConfig
     return recipient
 
 
-def _fallback_decision(state: PipelineState, outcome: OutcomeKind) -> RouteDecision:
+def _fallback_decision(state: CallEnvelope, outcome: OutcomeKind) -> RouteDecision:
     owner = _policy_owner("support")
     title = f"Call {state.call.call_id} could not be routed"
     return RouteDecision(

@@ -12,16 +12,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from handoff.partners.bus import Publisher, PublishFailed
+from aws_lambda_powertools import Logger
+
+from handoff.config import per_environment
+from handoff.partners.bus import EventBridgePublisher, Publisher, PublishFailed
 from handoff.partners.planyo_events import (
     MAX_BODY_BYTES,
     InvalidNotification,
+    configured_callback_token,
     detail_type,
     event_entry,
     parse_notification,
     token_matches,
 )
 from handoff.problem import problem
+from handoff.redact import register_secret
+
+logger = Logger(child=True)
 
 
 @dataclass(frozen=True)
@@ -67,3 +74,41 @@ def accept_callback(
     return CallbackAnswer(
         200, {"status": "accepted", "detail_type": kind, "notification_type": notification.notification_type}
     )
+
+
+default_publisher = per_environment(EventBridgePublisher)
+"""The deployment's bus publisher (one per warm Lambda)."""
+
+
+def configured_token() -> str | None:
+    """The callback token from the partner secret, registered so a log line can never show it."""
+    token = configured_callback_token()
+    if token:
+        register_secret(token)
+    return token
+
+
+def handle_planyo(
+    token: str | None, body: bytes | None, content_type: str | None, query: Mapping[str, str]
+) -> CallbackAnswer:
+    """The partner_ingest function's one service call: ``accept_callback`` on the deployment's token and bus.
+
+    ``body`` is None when API Gateway's base64 did not decode: a 400, nothing published.
+    """
+    if body is None:
+        return _refusal(400, "malformed callback", "body is not valid base64")
+    publisher = default_publisher()
+    answer = accept_callback(
+        token,
+        body,
+        content_type,
+        query,
+        expected_token=configured_token(),
+        publisher=publisher,
+        bus_name=publisher.bus_name,
+    )
+    if answer.status >= 400:
+        logger.warning("planyo callback refused", extra={"status": answer.status, "reason": answer.body.get("detail")})
+    else:
+        logger.info("planyo callback", extra={"status": answer.status, **answer.body})
+    return answer

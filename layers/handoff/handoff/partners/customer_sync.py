@@ -21,23 +21,16 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from handoff.connectors.billit import BillitConnector, BillitCustomer, CustomerChanges, NewCustomer
 from handoff.connectors.errors import ConflictError, NotFoundError, RejectedInputError
 from handoff.connectors.planyo import PlanyoConnector, PlanyoUser
+from handoff.idempotency import once
 from handoff.partners.planyo_events import PlanyoNotification
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency.hook import IdempotentHookFunction
 
 logger = Logger(child=True)
 
@@ -217,15 +210,12 @@ class CustomerSync:
         table_name: str,
         *,
         lambda_context: Any = None,
-        persistence: DynamoDBPersistenceLayer | None = None,
     ) -> None:
         self.planyo = planyo
         self.billit = billit
         self.links = PartyLinks(table_name)
+        self.table_name = table_name
         self.lambda_context = lambda_context
-        self.persistence = persistence or DynamoDBPersistenceLayer(
-            table_name=table_name, key_attr="pk", expiry_attr="expires_at"
-        )
 
     def read_user(self, notification: PlanyoNotification) -> PlanyoUser:
         """The user as Planyo holds it now (never the callback's copy)."""
@@ -261,23 +251,13 @@ class CustomerSync:
         }
         replayed: list[bool] = []
 
-        def mark_replayed(response: Any, record: Any) -> Any:
-            replayed.append(True)
-            return response
-
-        config = IdempotencyConfig(
-            expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS,
-            raise_on_no_idempotency_key=True,
-            response_hook=cast("IdempotentHookFunction", mark_replayed),
-        )
-        if self.lambda_context is not None:
-            config.register_lambda_context(self.lambda_context)
-
-        @idempotent_function(  # type: ignore[untyped-decorator]
-            data_keyword_argument="change",
-            persistence_store=self.persistence,
-            config=config,
-            key_prefix=IDEMPOTENCY_KEY_PREFIX,
+        @once(
+            IDEMPOTENCY_KEY_PREFIX,
+            identity="change",
+            window_seconds=IDEMPOTENCY_WINDOW_SECONDS,
+            table_name=self.table_name,
+            lambda_context=self.lambda_context,
+            on_replay=lambda _: replayed.append(True),
         )
         def write_once(change: Mapping[str, Any]) -> dict[str, Any]:
             return self._write(user, wanted, existing, changes, billit_idempotency_key(change)).model_dump(mode="json")

@@ -16,14 +16,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 
+from handoff.config import per_environment
 from handoff.connectors.errors import AuthError, NotFoundError
 from handoff.connectors.planyo import Reservation
+from handoff.idempotency import once
 from handoff.models import Tool
 from handoff.partners.bus import Publisher
 from handoff.partners.customer_sync import CustomerSync, SyncNeedsReview
@@ -54,15 +51,11 @@ class PartnerConsumer:
         table_name: str,
         publisher: Publisher,
         policy: PartnerPolicy | None = None,
-        persistence: DynamoDBPersistenceLayer | None = None,
     ) -> None:
         self.connector_for = connector_for
         self.table_name = table_name
         self.publisher = publisher
         self.policy = policy
-        self.persistence = persistence or DynamoDBPersistenceLayer(
-            table_name=table_name, key_attr="pk", expiry_attr="expires_at"
-        )
 
     def handle(self, detail_type: str, detail: Mapping[str, Any], *, lambda_context: Any = None) -> dict[str, Any]:
         notification = notification_from_detail(detail)
@@ -86,7 +79,6 @@ class PartnerConsumer:
             self._connector(Tool.BILLIT),
             self.table_name,
             lambda_context=lambda_context,
-            persistence=self.persistence,
         )
         try:
             result = sync.sync(notification)
@@ -131,23 +123,13 @@ class PartnerConsumer:
         """Publish ``partner.routed`` once per (partner event, outcome); False when it was already published."""
         replayed: list[bool] = []
 
-        def mark(response: Any, record: Any) -> Any:
-            replayed.append(True)
-            return response
-
-        config = IdempotencyConfig(
-            expires_after_seconds=ROUTED_WINDOW_SECONDS,
-            raise_on_no_idempotency_key=True,
-            response_hook=mark,  # type: ignore[arg-type]
-        )
-        if lambda_context is not None:
-            config.register_lambda_context(lambda_context)
-
-        @idempotent_function(  # type: ignore[untyped-decorator]
-            data_keyword_argument="routed",
-            persistence_store=self.persistence,
-            config=config,
-            key_prefix=ROUTED_KEY_PREFIX,
+        @once(
+            ROUTED_KEY_PREFIX,
+            identity="routed",
+            window_seconds=ROUTED_WINDOW_SECONDS,
+            table_name=self.table_name,
+            lambda_context=lambda_context,
+            on_replay=lambda _: replayed.append(True),
         )
         def publish(routed: Mapping[str, str]) -> dict[str, str]:
             self.publisher.publish([routed_entry(outcome)])
@@ -161,3 +143,22 @@ class PartnerConsumer:
             }
         )
         return not replayed
+
+
+def _build_consumer() -> PartnerConsumer:
+    from handoff.config import settings
+    from handoff.partners.bus import EventBridgePublisher
+    from handoff.runtime import connector_pool
+
+    return PartnerConsumer(
+        connector_for=connector_pool(), table_name=settings().table_name, publisher=EventBridgePublisher()
+    )
+
+
+default_consumer = per_environment(_build_consumer)
+"""The consumer of this deployment (one per warm Lambda)."""
+
+
+def run(detail_type: str, detail: dict[str, Any], event_id: str = "", context: Any = None) -> dict[str, Any]:
+    """The customer_sync function's one service call: handle one partner event from the bus."""
+    return default_consumer().handle(detail_type, detail, lambda_context=context)

@@ -25,6 +25,7 @@ from handoff.match.identity import CallerIdentity
 from handoff.match.normalise import is_empty
 from handoff.models import (
     Action,
+    AnalysisRef,
     CallSummary,
     Candidate,
     MatchResult,
@@ -308,8 +309,10 @@ def build_action(
     )
 
 
-def decide(call: CallSummary, match: MatchResult, policy: Policy | None = None) -> RouteDecision:
-    """Apply the policy to a call and its match."""
+def decide(
+    call: CallSummary, match: MatchResult, policy: Policy | None = None, *, analysis_used: AnalysisRef | None = None
+) -> RouteDecision:
+    """Apply the policy to a call and its match; ``analysis_used`` (what Match read) is cited by the decision."""
     policy = policy or default_policy()
     trail = Trail()
     identity = CallerIdentity.model_validate(match.identity) if match.identity else CallerIdentity()
@@ -341,6 +344,8 @@ def decide(call: CallSummary, match: MatchResult, policy: Policy | None = None) 
             next_step=next_step,
             flags=flags,
         )
+        if analysis_used is not None:
+            handoff.extras.setdefault("analysis", analysis_used.cite())
         return RouteDecision(
             mode=mode,
             intent=intent,
@@ -352,6 +357,7 @@ def decide(call: CallSummary, match: MatchResult, policy: Policy | None = None) 
             handoff=handoff,
             policy_version=policy.version,
             notify=notify,
+            analysis=analysis_used,
         )
 
     # 1. Nothing was said: pings, hangups, no-answers.
