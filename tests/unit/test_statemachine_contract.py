@@ -150,7 +150,7 @@ def test_resume_has_one_branch_per_state_name_and_each_leads_to_a_state() -> Non
 
 
 def test_states_named_in_ops_and_review_code_exist() -> None:
-    from handoff.review import REVIEW_STATE
+    from handoff.review.history import REVIEW_STATE
     from handoff_dev.ops import WAITING_STATE
     from handoff_dev.ops_dlq import REDRIVE_DROPS, RESUMABLE_STATES
 
