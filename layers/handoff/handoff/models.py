@@ -281,6 +281,10 @@ class StateName(StrEnum):
     ACT = "Act"
 
 
+RecordOnlyState = Literal["PublishRejected"]
+"""A state a failure is recorded at that a redrive does not resume at (the rejection already ended the call)."""
+
+
 class StepSettings(Contract):
     """Per-execution settings ingest fixes at start (the Wait and the review timeout read them)."""
 
@@ -312,7 +316,9 @@ class CallEnvelope(Contract):
     review: ReviewOutcome | None = None
     act: ActResult | None = None
     error: StepError | None = None
-    failed_state: StateName | None = None
+    failed_state: StateName | RecordOnlyState | None = None
+    dead_letter_error: StepError | None = None
+    """Set when even the dead-letter queue refused the call (the record and the alarm still say so)."""
     rejection: StepError | None = None
     resume_at: StateName | None = None
 
