@@ -59,10 +59,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         target=TARGETS["ingest_cold_start_ratio"],
     )
     results["cold_start_ratio_max"] = _figure(
-        worst.ratio,
-        "x floor",
-        function=worst.function,
-        ratio_min=round(worst.ratio_min, 3),
+        worst.ratio, "x floor", function=worst.function, ratio_min=round(worst.ratio_min, 3),
         target=TARGETS["cold_start_ratio_max"],
     )
     results["cold_start_ms"] = {

@@ -121,3 +121,4 @@ class FunctionRegistry:
         with self._lock:
             self.invocations.append(record)
         return payload, error
+

@@ -378,3 +378,4 @@ class EmbeddedStack:
     @property
     def state_machine_arn(self) -> str:
         return self.physical("HandoffStateMachine")
+

@@ -40,13 +40,17 @@ class NotFoundError(ConnectorError):
     """The record does not exist in the tool."""
 
 
+
 class ConflictError(ConnectorError):
     """The tool already has this record (duplicate create, stale update)."""
+
 
 
 class RejectedInputError(ConnectorError):
     """The tool refused the request as invalid; retrying the same input cannot help."""
 
 
+
 class AuthError(ConnectorError):
     """Wrong or missing credentials, or a configuration problem. Never retried."""
+
