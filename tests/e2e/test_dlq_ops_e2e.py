@@ -79,6 +79,28 @@ def test_replaying_a_window_of_the_archive_redelivers_its_events_to_the_bus_rule
     assert code == 0 and answer["state"] == "COMPLETED" and answer["replay_name"].startswith("handoff-")
     replayed = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
     assert [json.loads(m["Body"])["detail"] for m in replayed] == [{"n": 1}]
+    assert answer["events_sent"] == 1
+    for m in replayed:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def test_a_replay_sends_only_the_events_of_its_window_and_says_how_many(stack: Any) -> None:
+    code, answer = _run(stack, "replay", "--from", "2020-01-01T00:00:00Z", "--to", "2020-01-02T00:00:00Z")
+    assert code == 0 and answer["state"] == "COMPLETED"
+    assert answer["events_sent"] == 0
+    result = CliRunner().invoke(
+        cli,
+        [
+            "replay",
+            "--from",
+            "2020-01-01T00:00:00Z",
+            "--to",
+            "2020-01-02T00:00:00Z",
+            "--endpoint-url",
+            stack.aws_endpoint,
+        ],
+    )
+    assert result.exit_code == 0 and "COMPLETED, 0 events sent" in result.stdout
 
 
 @pytest.fixture(scope="module")

@@ -591,7 +591,9 @@ def replay(
         if as_json:
             _echo_json({"ok": started.state != "FAILED", **started.as_dict()})
         else:
-            console.print(f"replay {started.name}: {started.state} ({begin.isoformat()} .. {finish.isoformat()})")
+            sent = started.events_sent
+            count = f"{sent} event{'s' if sent != 1 else ''} sent" if sent is not None else "count not reported by AWS"
+            typer.echo(f"replay {started.name}: {started.state}, {count} ({begin.isoformat()} .. {finish.isoformat()})")
         if started.state == "FAILED":
             raise OpsFailure(f"replay failed: {started.reason}", "check the archive and the window")
 

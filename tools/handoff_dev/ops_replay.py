@@ -9,6 +9,7 @@ conditional write turns a duplicate into a 200 that starts nothing.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -56,6 +57,12 @@ class Replay:
     state: str
     reason: str = ""
 
+    @property
+    def events_sent(self) -> int | None:
+        """How many archived events were replayed, where the endpoint says (the embedded stack does; AWS does not)."""
+        found = re.match(r"^replayed (\d+) events?$", self.reason or "")
+        return int(found.group(1)) if found else None
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "replay_name": self.name,
@@ -65,6 +72,7 @@ class Replay:
             "to": self.finish.isoformat(),
             "state": self.state,
             "reason": self.reason,
+            "events_sent": self.events_sent,
         }
 
 

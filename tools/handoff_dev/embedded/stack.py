@@ -23,7 +23,7 @@ from typing import Any
 
 import boto3
 
-from handoff_dev.embedded import shims
+from handoff_dev.embedded import replay, shims
 from handoff_dev.embedded.http_api import HttpApi, Route
 from handoff_dev.embedded.lambdas import FunctionRegistry, LocalFunction
 from handoff_dev.embedded.template import Template
@@ -119,6 +119,7 @@ class EmbeddedStack:
         self.options.aws_port = self.server.get_host_and_port()[1]
         self._set_env({"MOTO_PORT": str(self.options.aws_port)})
         shims.install(self.registry, self.delivery)
+        replay.install()  # archive replays honour their window and report a count (cli's shim)
         # moto keeps its backends per process: start every stack from a clean account.
         import requests
 
