@@ -152,7 +152,12 @@ class ThroughputRun:
     requests: Counter[tuple[str, str]]
     invocations: dict[str, list[tuple[float, float]]]  # function -> [(thread CPU ms, wall ms)]
     call_record_kb: float
-    unsettled: list[str] = field(default_factory=list)
+    unsettled: dict[str, str] = field(default_factory=dict)
+    """Calls that did not settle, each with why (HTTP status, record state, the state it stopped in)."""
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.unsettled)
 
     @property
     def calls_per_second(self) -> float:
@@ -164,29 +169,80 @@ class ThroughputRun:
         return ordered[index]
 
 
-def _wait_all(stack: EmbeddedStack, counter: AwsRequestCounter, call_ids: list[str], timeout: float) -> list[str]:
+SWEEP_AFTER_SECONDS = 20.0
+
+
+def _record_state(stack: EmbeddedStack, call_id: str) -> str:
+    """What the call record says (started, recorded but not started, absent), for a call that did not settle."""
+    try:
+        item = (
+            stack.client("dynamodb")
+            .get_item(TableName=stack.physical("HandoffTable"), Key={"pk": {"S": f"CALL#{call_id}"}})
+            .get("Item")
+        )
+    except Exception as exc:  # noqa: BLE001 - a diagnosis must not fail the bench
+        return f"record unreadable ({type(exc).__name__})"
+    if not item:
+        return "no call record"
+    fields = {k: next(iter(v.values())) for k, v in item.items() if k in ("status", "state", "outcome", "started")}
+    return "record " + (", ".join(f"{k}={v}" for k, v in sorted(fields.items())) or "present")
+
+
+def _wait_all(
+    stack: EmbeddedStack,
+    counter: AwsRequestCounter,
+    call_ids: list[str],
+    timeout: float,
+    statuses: dict[str, int] | None = None,
+) -> dict[str, str]:
+    """Wait until each call settles; return the calls that did not, each with why.
+
+    A call whose POST was refused cannot settle and is not waited for. A call
+    recorded but never started gets the scheduled sweep fired once (what AWS
+    does every 5 minutes), then the wait goes on until ``timeout``.
+    """
+    statuses = statuses or {}
+    refused = {c: f"POST answered HTTP {statuses[c]}" for c in call_ids if not 200 <= statuses.get(c, 200) < 300}
     with counter.harness():
         sfn = stack.client("stepfunctions")
-        pending = list(call_ids)
-        deadline = time.monotonic() + timeout
+        pending = [c for c in call_ids if c not in refused]
+        not_started: set[str] = set()
+        views: dict[str, Any] = {}
+        began = time.monotonic()
+        deadline = began + timeout
+        swept = False
         while pending and time.monotonic() < deadline:
             still = []
+            not_started = set()
             for call_id in pending:
                 try:
                     view = ops.describe(sfn, ops.execution_arn_for(sfn, stack.state_machine_arn, call_id))
                 except sfn.exceptions.ExecutionDoesNotExist:
                     still.append(call_id)
+                    not_started.add(call_id)
                     continue
+                views[call_id] = view
                 if not view.settled:
                     still.append(call_id)
             pending = still
+            if not_started and not swept and time.monotonic() - began > SWEEP_AFTER_SECONDS:
+                swept = True
+                stack.scheduler.fire(stack.physical("IngestFunction"))
             if pending:
                 time.sleep(0.2)
         stack.delivery.wait_idle(timeout=max(1.0, deadline - time.monotonic()))
-        return pending
+        why = dict(refused)
+        for call_id in pending:
+            if call_id in not_started:
+                swept_note = "; the sweep ran and did not start it" if swept else ""
+                why[call_id] = f"no execution ({_record_state(stack, call_id)}){swept_note}"
+            else:
+                view = views[call_id]
+                why[call_id] = f"execution {view.status} at {view.current_state or '?'} after {timeout:.0f} s"
+        return why
 
 
-def run(calls: int = 200, senders: int = 8, timeout: float = 300.0, fault_rate: float = 0.0) -> ThroughputRun:
+def run(calls: int = 200, senders: int = 8, timeout: float = 120.0, fault_rate: float = 0.0) -> ThroughputRun:
     """Post ``calls`` mixed signed calls and wait until all settle; count what AWS would bill."""
     counter = AwsRequestCounter()
     counter.install()
@@ -215,7 +271,8 @@ def run(calls: int = 200, senders: int = 8, timeout: float = 300.0, fault_rate: 
             started = time.perf_counter()
             with ThreadPoolExecutor(max_workers=senders) as pool:
                 answers = list(pool.map(send, bodies))
-            unsettled = _wait_all(stack, counter, [c for c, _ in bodies], timeout)
+            posted = {call_id: status for (call_id, _), (status, _) in zip(bodies, answers, strict=True)}
+            unsettled = _wait_all(stack, counter, [c for c, _ in bodies], timeout, posted)
             wall = time.perf_counter() - started
             counter.enabled = False
             with counter.harness():
@@ -223,7 +280,11 @@ def run(calls: int = 200, senders: int = 8, timeout: float = 300.0, fault_rate: 
                 facts = []
                 for call_id, _ in bodies:
                     arn = ops.execution_arn_for(sfn, stack.state_machine_arn, call_id)
-                    view = ops.describe(sfn, arn)
+                    try:
+                        view = ops.describe(sfn, arn)
+                    except sfn.exceptions.ExecutionDoesNotExist:
+                        facts.append(ExecutionFacts(call_id, "NOT_STARTED", "not started", 0, 0))
+                        continue
                     transitions, retries = transitions_of(sfn, arn)
                     facts.append(ExecutionFacts(call_id, view.status, view.outcome, transitions, retries))
                 record_kb = _mean_call_record_kb(stack, [c for c, _ in bodies])
