@@ -30,11 +30,25 @@ class Performed:
     changed: bool = True
 
 
+Memo = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
+
+
+def _compute(name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    return compute()
+
+
 @dataclass(frozen=True)
 class ActionInput:
     call_id: str
     action: Action
     note: str
+    remember: Memo = _compute
+    """``remember(name, compute)``: ``compute()``'s result, recorded once per action in the ledger, so a
+    retry or redrive sees what the first attempt saw (act.perform keeps it; tests may leave the default)."""
+
+
+CALLS_PER_OPERATION: dict[tuple[Tool, str], int] = {}
+"""Partner calls an operation makes at most (default 3: search, write, read back); act's budget uses it."""
 
 
 Operation = Callable[[Any, ActionInput], Performed]
@@ -79,15 +93,33 @@ def _wall_time(value: Any) -> datetime:
 
 
 # ----------------------------------------------------------------------------- Planyo
+def _times(reservation: Any) -> dict[str, Any]:
+    return {
+        "start": reservation.start.isoformat() if reservation.start else None,
+        "end": reservation.end.isoformat() if reservation.end else None,
+    }
+
+
+def _when(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
 @operation(Tool.PLANYO, "modify_reservation")
 def planyo_modify_reservation(connector: Any, inp: ActionInput) -> Performed:
+    """Move a booking; the note says where it was *before*, read once and remembered.
+
+    A retry after the move (crash, timeout) would otherwise read the new time as
+    the old one ("Old: 13:00 ... New: 13:00") and write a second, different note;
+    with the remembered times it writes the same text, which Planyo's note
+    dedupe (text already present) recognises.
+    """
     from handoff.connectors.planyo import Reschedule
 
     action = inp.action
     reservation = _required(action, "reservation_id", "record_id")
     new_start = _wall_time(_required(action, "new_start"))
-    current = connector.get_reservation(reservation)
-    old_start, old_end = current.start, current.end
+    before = inp.remember("before_move", lambda: _times(connector.get_reservation(reservation)))
+    old_start, old_end = _when(before.get("start")), _when(before.get("end"))
     length = (old_end - old_start) if old_start and old_end else timedelta(hours=3)
     outcome = connector.modify_reservation(reservation, Reschedule(start=new_start, end=new_start + length))
     note = f"{inp.note}\nOld: {old_start} - {old_end}. New: {new_start} - {new_start + length}."
@@ -97,6 +129,9 @@ def planyo_modify_reservation(connector: Any, inp: ActionInput) -> Performed:
         detail=f"moved from {old_start} to {new_start}",
         changed=bool(outcome.changed),
     )
+
+
+CALLS_PER_OPERATION[(Tool.PLANYO, "modify_reservation")] = 6  # read before, read+move+read, read+write note
 
 
 @operation(Tool.PLANYO, "set_reservation_status")

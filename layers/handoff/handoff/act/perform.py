@@ -22,8 +22,9 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from pydantic import ValidationError
 
-from handoff.act.operations import OPERATIONS, ActionInput, Performed
+from handoff.act.operations import CALLS_PER_OPERATION, OPERATIONS, ActionInput, Performed
 from handoff.connectors.errors import AuthError, ConnectorError, RejectedInputError, RetryableError
+from handoff.connectors.http import RETRY_AFTER_CAP_SECONDS, HttpClient, RetryPolicy
 from handoff.idempotency import once
 from handoff.models import Action, ActionResult, ActionStatus, ReviewOutcome, Tool
 from handoff.runtime import ConnectorLookup, ConnectorPool
@@ -34,6 +35,40 @@ logger = Logger(child=True)
 
 IDEMPOTENCY_KEY_PREFIX = "handoff.act.v1"
 IDEMPOTENCY_WINDOW_SECONDS = 30 * 24 * 3600  # longer than the dead-letter queue keeps a call (14 days)
+
+_POLICY = RetryPolicy()
+CALL_WORST_SECONDS = _POLICY.attempts * (HttpClient.connect_timeout + HttpClient.read_timeout) + (
+    _POLICY.attempts - 1
+) * RETRY_AFTER_CAP_SECONDS
+"""One partner call at its worst: every attempt times out (connect + read), waits between capped at Retry-After's."""
+DEFAULT_CALLS_PER_OPERATION = 3
+BUDGET_MARGIN_SECONDS = 5.0
+"""Kept for recording the results on the call and answering Step Functions."""
+
+
+def worst_case_seconds(action: Action, connector: Any = None) -> float:
+    """How long one action can take at most, from its connector's timeouts and retries (defaults otherwise).
+
+    Act never starts an action it cannot finish before the invocation's deadline.
+    """
+    settings = getattr(connector, "settings", None)
+    options = getattr(connector, "options", None)
+    policy = getattr(options, "retry", None) or _POLICY
+    connect = float(getattr(settings, "connect_timeout", HttpClient.connect_timeout))
+    read_timeout: Any = getattr(options, "read_timeout", None) or getattr(settings, "read_timeout", None)
+    read = max(
+        float(read_timeout or HttpClient.read_timeout),
+        float(getattr(settings, "process_timeout", 0) or 0),  # OCR Web Service waits for the conversion
+    )
+    per_call = policy.attempts * (connect + read) + (policy.attempts - 1) * RETRY_AFTER_CAP_SECONDS
+    calls = CALLS_PER_OPERATION.get((action.tool, action.operation), DEFAULT_CALLS_PER_OPERATION)
+    return calls * per_call
+
+
+def max_action_seconds() -> float:
+    """The slowest action's worst case: ActFunction's timeout must cover it (a test reads the template)."""
+    calls = max([DEFAULT_CALLS_PER_OPERATION, *CALLS_PER_OPERATION.values()])
+    return calls * CALL_WORST_SECONDS + BUDGET_MARGIN_SECONDS
 
 
 class ActionsFailed(Exception):  # noqa: N818 - the class name is the Step Functions error name
@@ -113,10 +148,26 @@ def perform_all(
     retryable: list[str] = []
     permanent: list[str] = []
 
+    @once(
+        f"{IDEMPOTENCY_KEY_PREFIX}.memo",
+        identity="memo_identity",
+        window_seconds=IDEMPOTENCY_WINDOW_SECONDS,
+        table_name=ledger.table_name,
+        lambda_context=ledger.lambda_context,
+    )
+    def remember_once(memo_identity: Mapping[str, str], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """What the first attempt of an action saw (a booking's times before the move), once."""
+        return compute()
+
     @ledger.guard()
     def perform_once(action_identity: Mapping[str, str], action: Action, connector: Any) -> dict[str, Any]:
         operation = OPERATIONS[(action.tool, action.operation)]
-        done: Performed = operation(connector, ActionInput(call_id=call_id, action=action, note=note))
+
+        def remember(name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+            return dict(remember_once(memo_identity={**action_identity, "memo": name}, compute=compute))
+
+        inp = ActionInput(call_id=call_id, action=action, note=note, remember=remember)
+        done: Performed = operation(connector, inp)
         return ActionResult(
             action_key=action.key,
             tool=action.tool,
@@ -135,6 +186,13 @@ def perform_all(
             connector = connector_for(action.tool)
             if connector is None:
                 raise AuthError(str(action.tool), "tool is not configured in the partner secret")
+            left = _seconds_left(ledger.lambda_context)
+            if left is not None and left < worst_case_seconds(action, connector) + BUDGET_MARGIN_SECONDS:
+                # Not started, so nothing half-done: the state machine's Retry runs act again with a fresh
+                # budget, where performed actions replay from the ledger and this one starts.
+                retryable.append(f"{action.key}: not started, {left:.0f} s left of the invocation")
+                results.append(_failed(action, "not started: not enough time left in this invocation; will retry"))
+                continue
             raw = perform_once(action_identity=identity(call_id, action), action=action, connector=connector)
             result = ActionResult.model_validate(raw)
             if action.key in ledger.replayed:
@@ -157,6 +215,11 @@ def perform_all(
         # Raised as RetryableError: its class name is what the state machine's Retry matches.
         raise RetryableError("act", "; ".join(retryable))
     return results
+
+
+def _seconds_left(context: Any) -> float | None:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining() / 1000 if callable(remaining) else None
 
 
 def _failed(action: Action, detail: str) -> ActionResult:
