@@ -2,20 +2,24 @@
 
 Each sandbox is a real HTTP server on a random loopback port that speaks its
 partner's wire format over in-memory state. This base gives every sandbox the
-same three things: a threaded server bound to 127.0.0.1, per-operation side
-effect counters (so a test can assert "exactly once"), and fault injection
-(5xx, 429 with Retry-After, slow answers, dropped connections).
+same four things: a threaded server bound to 127.0.0.1, per-operation side
+effect counters (so a test can assert "exactly once"), fault injection (5xx,
+429 with Retry-After, slow answers, dropped connections), and opt-in rate
+limits (:meth:`Sandbox.limit_rates`: a token bucket per key answering 429 with
+``Retry-After`` past its burst, off unless a test or the burst bench asks).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
@@ -90,10 +94,55 @@ class FaultPlan:
         return None
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """A partner's request limit as a token bucket: ``rate`` requests per second, ``burst`` at once."""
+
+    rate: float
+    burst: int
+    source: str
+    """Where the figure comes from, or why it is an assumption."""
+
+
+ASSUMED_PARTNER_LIMIT = RateLimit(
+    rate=10.0,
+    burst=20,
+    source="ASSUMED: Planyo, Bookingmood, Billit, Plisio and OCRWebService publish no request limits (UNCONFIRMED "
+    "in each partner's reference page); 10 requests/s per account with bursts of 20, answered 429 + Retry-After",
+)
+"""The one place the unpublished partner limits are assumed (docs/capacity.md cites it)."""
+
+
+class TokenBucket:
+    """``burst`` tokens, refilled at ``rate`` per second; a request takes one or learns how long to wait.
+
+    The clock is injectable so a test can move time instead of sleeping.
+    """
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("a token bucket needs rate > 0 and burst >= 1")
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._tokens = float(burst)
+        self._at = clock()
+
+    def take(self) -> float:
+        """0.0 when a token was taken; otherwise the seconds until the next token (nothing taken)."""
+        now = self.clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self.rate
+
+
 class Sandbox:
     """Base class: subclasses implement ``operation_for`` and ``handle``."""
 
     name: ClassVar[str] = "sandbox"
+    RATE_LIMIT: ClassVar[RateLimit] = ASSUMED_PARTNER_LIMIT
+    """The limit :meth:`limit_rates` applies by default; a partner with published limits overrides it."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
@@ -102,6 +151,10 @@ class Sandbox:
         self.requests: Counter[str] = Counter()
         self.faults: FaultPlan | None = None
         self.lock = threading.RLock()
+        self.active_limit: RateLimit | None = None
+        self.throttled: Counter[str] = Counter()
+        self._buckets: dict[str, TokenBucket] = {}
+        self._clock: Callable[[], float] = time.monotonic
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -151,6 +204,41 @@ class Sandbox:
     def inject(self, plan: FaultPlan | None) -> None:
         self.faults = plan
 
+    def limit_rates(
+        self, limit: RateLimit | None = None, *, on: bool = True, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """Answer 429 + ``Retry-After`` past the partner's limit (``RATE_LIMIT`` unless given); ``on=False`` stops."""
+        with self.lock:
+            self.active_limit = (limit or self.RATE_LIMIT) if on else None
+            self._buckets.clear()
+            self._clock = clock
+
+    def rate_key(self, request: Request, operation: str) -> str | None:
+        """Which bucket a request draws from (None: not limited). One per account unless a partner says otherwise."""
+        return "account"
+
+    def rate_limited_answer(self, retry_after: int) -> Response:
+        """The partner's answer past its limit."""
+        return Response(429, {"error": "rate limited"}, {"Retry-After": str(retry_after)})
+
+    def _over_limit(self, request: Request, operation: str) -> int | None:
+        """Whole seconds to wait when the request's bucket is empty (``Retry-After`` is delta-seconds), else None."""
+        limit = self.active_limit
+        if limit is None:
+            return None
+        key = self.rate_key(request, operation)
+        if key is None:
+            return None
+        with self.lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = TokenBucket(limit.rate, limit.burst, self._clock)
+            wait = bucket.take()
+            if wait <= 0:
+                return None
+            self.throttled[key] += 1
+        return max(1, math.ceil(wait))
+
     def effect(self, operation: str) -> None:
         """Count one side effect (a write that changed state)."""
         with self.lock:
@@ -199,6 +287,10 @@ class Sandbox:
         if fault == "429":
             retry_after = self.faults.retry_after if self.faults else 1
             self._write(h, Response(429, {"error": "rate limited"}, {"Retry-After": f"{retry_after:g}"}))
+            return
+        wait = self._over_limit(request, operation)
+        if wait is not None:
+            self._write(h, self.rate_limited_answer(wait))
             return
         try:
             with self.lock:

@@ -4,6 +4,10 @@
 ``Authorization: Bearer <token>``, answered the way Slack's Web API answers:
 HTTP 200 with ``{"ok": true, …}`` or ``{"ok": false, "error": "<code>"}``, and
 HTTP 429 ``ratelimited`` with ``Retry-After`` (docs.slack.dev "Rate limits").
+With :meth:`Sandbox.limit_rates` on, ``chat.postMessage`` is limited the way
+Slack documents it: about one message per second per channel, short bursts
+allowed (:data:`POST_MESSAGE_LIMIT`, a token bucket per channel); other methods
+are not limited here (their tiers allow 20-100+ calls a minute per workspace).
 
 Methods: ``auth.test``; ``chat.postMessage`` (channel by id or name, answers the
 channel *id* and a ``ts``; message ``metadata`` kept); ``chat.update`` (needs
@@ -34,7 +38,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode
 
 from handoff.slack_interactions import signature
-from handoff_dev.sandboxes.base import Request, Response, Sandbox
+from handoff_dev.sandboxes.base import RateLimit, Request, Response, Sandbox
 
 TEAM, TEAM_NAME = "T0SANDBOX1", "handoff-sandbox"
 BOT_USER = "U0HANDOFFBOT"
@@ -79,6 +83,12 @@ NOT_MEMBER = frozenset({"#private-finance"})
 """Exists, but the bot was never invited: ``not_in_channel``."""
 ARCHIVED = frozenset({"#old-handoffs"})
 MAX_BLOCKS = 50
+POST_MESSAGE_LIMIT = RateLimit(
+    rate=1.0,
+    burst=4,
+    source="docs.slack.dev 'Rate limits', special rate limits: chat.postMessage 'generally allows posting one message "
+    "per second per channel, while also allowing short bursts'; the burst size (4) is not published: ASSUMED",
+)
 
 
 def channel_id(name: str) -> str:
@@ -88,6 +98,7 @@ def channel_id(name: str) -> str:
 
 class SlackSandbox(Sandbox):
     name: ClassVar[str] = "slack"
+    RATE_LIMIT: ClassVar[RateLimit] = POST_MESSAGE_LIMIT
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(host, port)
@@ -161,6 +172,18 @@ class SlackSandbox(Sandbox):
             "X-Slack-Signature": signature(SIGNING_SECRET, stamp, body),
         }
         return body, headers
+
+    # -- rate limits -----------------------------------------------------------------
+    def rate_key(self, request: Request, operation: str) -> str | None:
+        """``chat.postMessage`` draws from its channel's bucket (name or id, the same channel)."""
+        if operation != "post_message":
+            return None
+        given = str(_params(request).get("channel") or "")
+        name = self._names.get(given) or (given if given.startswith("#") else f"#{given}")
+        return f"post_message:{name}"
+
+    def rate_limited_answer(self, retry_after: int) -> Response:
+        return Response(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})
 
     # -- the API -------------------------------------------------------------------
     def operation_for(self, request: Request) -> str:
