@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from handoff_dev import cost
-from handoff_dev.bench import artifacts, coldstart, embedded, warm
+from handoff_dev.bench import artifacts, burst, coldstart, embedded, warm
 
 RESULTS = cost.RESULTS_FILE
 TARGETS = {"ingest_cold_start_ratio": 1.3, "cold_start_ratio_max": 1.6, "ingest_warm_ratio": 1.5, "ack_p99_ms": 5000.0}
@@ -25,6 +25,17 @@ TARGETS = {"ingest_cold_start_ratio": 1.3, "cold_start_ratio_max": 1.6, "ingest_
 
 def _figure(value: float, unit: str, **inputs: Any) -> dict[str, Any]:
     return {"value": round(value, 4), "unit": unit, **inputs}
+
+
+def run_burst(results: dict[str, Any], timings: dict[str, float], console: Console, quick: bool) -> None:
+    """``results["burst"]``: a campaign burst against rate-limited sandboxes (tools/handoff_dev/bench/burst.py)."""
+    t = time.perf_counter()
+    calls = 60 if quick else 300
+    console.log(f"campaign burst: {calls} signed calls within 10 s, partner sandboxes rate-limited")
+    results["burst"] = burst.figures(burst.run(calls=calls))
+    timings["burst_s"] = time.perf_counter() - t
+    for miss in results["burst"]["misses"]:
+        console.log(f"[yellow]burst miss: {miss}")
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -169,6 +180,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         hosted_prices_as_of=cost.HOSTED_PRICES_AS_OF,
         fixed_monthly_usd=round(estimate.fixed_monthly, 2),
     )
+    run_burst(results, timings, console, quick)
     timings["total_s"] = time.perf_counter() - started
     results["bench_seconds"] = {k: round(v, 1) for k, v in timings.items()}
     unsettled = {**clean.unsettled, **faulty.unsettled}
@@ -236,6 +248,7 @@ def print_table(results: dict[str, Any], console: Console) -> None:
         figure = results[key]
         target = figure.get("target")
         table.add_row(label, f"{figure['value']:.2f}{unit}", f"<= {target}" if target else "-", source(figure))
+    burst_row(results, table)
     for name, cold in results["cold_start_ms"].items():
         table.add_row(
             f"  cold start {name}",
@@ -259,11 +272,40 @@ def print_table(results: dict[str, Any], console: Console) -> None:
         console.print(f"[yellow]DEGRADED run: calls that never settled: {degraded['why']}[/yellow]")
 
 
+def burst_row(results: dict[str, Any], table: Table) -> None:
+    figure = results.get("burst")
+    if not figure:
+        return
+    ratio = figure["settle_ratio_to_floor"]
+    table.add_row(
+        "campaign burst, settle / partners' floor",
+        f"{ratio:.2f}x" if ratio is not None else "n/a",
+        f"<= {figure['target']}",
+        f"{figure['acked_2xx']}/{figure['calls']} acked 2xx, {figure['dead_lettered_rate_limit']} dead-lettered by a "
+        f"rate limit; {figure['settle_seconds']} s vs floor {figure['floor_seconds']} s ({figure['floor_bucket']})",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not for the README)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--only",
+        choices=["burst"],
+        help="run one part alone and merge its figures into the existing results file",
+    )
     args = parser.parse_args(argv)
+    if args.only == "burst":
+        console = Console(width=None if sys.stdout.isatty() else 150)
+        results = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
+        timings: dict[str, float] = {}
+        run_burst(results, timings, console, args.quick)
+        results.setdefault("bench_seconds", {}).update({k: round(v, 1) for k, v in timings.items()})
+        args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+        console.print_json(json.dumps({k: v for k, v in results["burst"].items() if k != "buckets"}))
+        print(f"wrote {args.out}")
+        return 0
     results = run(quick=args.quick)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     print_table(results, Console(width=None if sys.stdout.isatty() else 150))
