@@ -19,6 +19,7 @@ def burst_run(settle: float, buckets: list[BucketLoad], **overrides: object) -> 
         "buckets": buckets,
         "dead_lettered": 0,
         "dead_lettered_rate_limit": 0,
+        "dead_letter_errors": Counter(),
         "failed_rate_limit": [],
         "outcomes": Counter({"acted": 300}),
         "cpu_seconds": 10.0,

@@ -74,6 +74,7 @@ class BurstRun:
     buckets: list[BucketLoad]
     dead_lettered: int
     dead_lettered_rate_limit: int
+    dead_letter_errors: Counter[str]
     failed_rate_limit: list[str]
     outcomes: Counter[str]
     executions_settled_seconds: float = 0.0
@@ -127,7 +128,11 @@ def run(calls: int = 300, senders: int = 6, within: float = 10.0, timeout: float
         with ThreadPoolExecutor(max_workers=senders) as pool:
             answers = list(pool.map(send, range(len(bodies))))
         post_seconds = time.perf_counter() - started
-        not_acked = [f"{cid}: HTTP {status}" for cid, status, text in answers if not _names_call(status, text, cid)]
+        not_acked = [
+            f"{cid}: HTTP {status}" if status else f"{cid}: no answer ({text})"
+            for cid, status, text in answers
+            if not _names_call(status, text, cid)
+        ]
         stuck, outcomes, failed_rl = _wait_settled(stack, [cid for cid, _, _ in answers], started + timeout)
         executions_settled = time.perf_counter() - started
         idle = _wait_notifications(stack, started + timeout)
@@ -135,7 +140,7 @@ def run(calls: int = 300, senders: int = 6, within: float = 10.0, timeout: float
         cpu = time.process_time() - cpu0
         if not idle:
             stuck.append("notifications: event delivery still busy at the deadline")
-        dead, dead_rl = _dead_letters(stack)
+        dead, dead_rl, dead_errors = _dead_letters(stack)
         return BurstRun(
             calls=calls,
             senders=senders,
@@ -147,6 +152,7 @@ def run(calls: int = 300, senders: int = 6, within: float = 10.0, timeout: float
             buckets=_bucket_loads(stack),
             dead_lettered=dead,
             dead_lettered_rate_limit=dead_rl,
+            dead_letter_errors=dead_errors,
             failed_rate_limit=failed_rl,
             outcomes=outcomes,
             executions_settled_seconds=executions_settled,
@@ -232,22 +238,25 @@ def _wait_notifications(stack: EmbeddedStack, deadline: float) -> bool:
     return False
 
 
-def _dead_letters(stack: EmbeddedStack) -> tuple[int, int]:
-    """(all, caused by a rate limit) on the event-delivery dead-letter queue."""
+def _dead_letters(stack: EmbeddedStack) -> tuple[int, int, Counter[str]]:
+    """(all, caused by a rate limit, the errors named) on the event-delivery dead-letter queue."""
     sqs = stack.client("sqs")
     url = stack.physical("EventDeliveryDeadLetterQueue")  # a queue's Ref is its URL
     total = by_rate_limit = 0
+    errors: Counter[str] = Counter()
     while True:
         page = sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=600
         )
         messages = page.get("Messages") or []
         if not messages:
-            return total, by_rate_limit
+            return total, by_rate_limit, errors
         for message in messages:
             total += 1
-            text = message.get("Body", "") + json.dumps(message.get("MessageAttributes") or {})
+            attributes = message.get("MessageAttributes") or {}
+            text = message.get("Body", "") + json.dumps(attributes)
             by_rate_limit += any(m in text for m in RATE_LIMIT_MARKERS)
+            errors[str((attributes.get("ERROR_CODE") or {}).get("StringValue") or "?")[:200]] += 1
 
 
 def _bucket_loads(stack: EmbeddedStack) -> list[BucketLoad]:
@@ -298,6 +307,7 @@ def figures(result: BurstRun) -> dict[str, Any]:
         "http_statuses": dict(result.statuses),
         "dead_lettered": result.dead_lettered,
         "dead_lettered_rate_limit": result.dead_lettered_rate_limit,
+        "dead_letter_errors": dict(result.dead_letter_errors.most_common(5)),
         "executions_failed_rate_limit": len(result.failed_rate_limit),
         "settle_seconds": round(result.settle_seconds, 1),
         "floor_seconds": round(result.floor_seconds, 1),
