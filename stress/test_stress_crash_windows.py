@@ -99,6 +99,10 @@ def test_a_crash_between_a_partner_write_and_its_idempotency_record_doubles_noth
 
     act = stack.registry.by_logical_id("ActFunction")
     monkeypatch.setattr(act, "timeout", 3)  # the crashed attempt's claim expires with its (short) invocation
+    # A 3 s invocation is below any action's worst case: act's budget would rightly start nothing, so this test
+    # of the crash window (not of the budget, see tests/integration/test_act_budget.py) takes the budget away.
+    monkeypatch.setattr("handoff.act.perform.worst_case_seconds", lambda action, connector=None: 0.0)
+    monkeypatch.setattr("handoff.act.perform.BUDGET_MARGIN_SECONDS", 0.0)
     original = BasePersistenceLayer.save_success
     crashed = threading.Event()
 
