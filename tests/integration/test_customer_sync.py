@@ -32,6 +32,7 @@ from handoff.partners.customer_sync import CustomerSync, SyncNeedsReview, SyncRe
 from handoff.partners.dispatch import PartnerConsumer
 from handoff.partners.planyo_events import PlanyoNotification, parse_notification
 from handoff.partners.reservation_events import PartnerOutcome
+from handoff_dev.policy_files import shipped_partner_policy
 from handoff_dev.sandboxes.base import FaultPlan
 from handoff_dev.sandboxes.billit import BillitSandbox
 from handoff_dev.sandboxes.planyo import PlanyoSandbox
@@ -302,7 +303,9 @@ class ListPublisher:
 
 def consumer_for(planyo: PlanyoConnector, billit: BillitConnector, publisher: ListPublisher) -> PartnerConsumer:
     connectors: dict[Tool, Any] = {Tool.PLANYO: planyo, Tool.BILLIT: billit}
-    return PartnerConsumer(connector_for=connectors.get, table_name=TABLE, publisher=publisher)
+    return PartnerConsumer(
+        connector_for=connectors.get, table_name=TABLE, publisher=publisher, policy=shipped_partner_policy()
+    )
 
 
 def detail_of(notification: PlanyoNotification) -> tuple[str, dict[str, Any]]:

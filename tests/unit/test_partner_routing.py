@@ -13,16 +13,16 @@ from handoff.connectors.planyo import Reservation
 from handoff.models import RecordKind, Urgency
 from handoff.partners.planyo_events import PlanyoNotification, parse_notification
 from handoff.partners.reservation_events import (
-    POLICY_PATH,
     ROUTED_DETAIL_TYPE,
     PartnerOutcome,
-    default_partner_policy,
     parse_partner_policy,
     route_notification,
     routed_entry,
     sync_review_outcome,
 )
 from handoff.route.policy import PolicyError
+from handoff_dev.policy_files import PARTNER_POLICY_FILE
+from handoff_dev.policy_files import shipped_partner_policy as default_partner_policy
 
 START = 1767261600  # 2026-01-01 10:00 UTC
 BEFORE = datetime(2025, 12, 31, 9, 0, tzinfo=UTC)
@@ -56,7 +56,7 @@ def notification(planyo_type: str, received_at: datetime = AFTER, **fields: str)
 
 
 def routed(planyo_type: str, received_at: datetime = AFTER) -> PartnerOutcome:
-    outcome = route_notification(notification(planyo_type, received_at), RESERVATION)
+    outcome = route_notification(notification(planyo_type, received_at), RESERVATION, default_partner_policy())
     assert outcome is not None, f"{planyo_type} was not routed"
     return outcome
 
@@ -89,7 +89,7 @@ def test_a_follow_up_says_what_to_do_next() -> None:
 
 
 def test_a_status_change_the_policy_does_not_name_is_not_routed() -> None:
-    assert route_notification(notification("reservation_confirmed"), RESERVATION) is None
+    assert route_notification(notification("reservation_confirmed"), RESERVATION, default_partner_policy()) is None
 
 
 @pytest.mark.parametrize(
@@ -107,12 +107,17 @@ def test_timed_notifications_route_by_number_and_timing(number: int, received_at
 
 @pytest.mark.parametrize(("number", "received_at"), [(1, AFTER), (2, AFTER), (6, BEFORE)])
 def test_timed_notifications_without_a_rule_are_not_routed(number: int, received_at: datetime) -> None:
-    assert route_notification(notification(f"before_or_after_event_{number}", received_at), RESERVATION) is None
+    assert (
+        route_notification(
+            notification(f"before_or_after_event_{number}", received_at), RESERVATION, default_partner_policy()
+        )
+        is None
+    )
 
 
 def test_customer_changes_are_not_routed_here() -> None:
     n = parse_notification(b"notification_type=user_updated&user=1", "application/x-www-form-urlencoded")
-    assert route_notification(n, None) is None
+    assert route_notification(n, None, default_partner_policy()) is None
 
 
 # -- facts ------------------------------------------------------------------------------------------
@@ -132,7 +137,7 @@ def test_contact_details_appear_only_where_the_policy_allows() -> None:
 
 
 def test_without_the_reservation_the_facts_say_they_come_from_the_callback() -> None:
-    outcome = route_notification(notification("checked_in"), None)
+    outcome = route_notification(notification("checked_in"), None, default_partner_policy())
     assert outcome is not None
     assert any("from the callback" in f for f in outcome.facts)
     assert "Name from the callback" in outcome.title
@@ -151,7 +156,7 @@ def test_each_planyo_event_has_one_dedupe_key_whatever_the_delivery() -> None:
 
 def test_a_customer_that_cannot_be_synced_becomes_a_billing_follow_up() -> None:
     n = parse_notification(b"notification_type=user_updated&user=700142", "application/x-www-form-urlencoded")
-    outcome = sync_review_outcome(n, "several Billit customers match (1, 2)")
+    outcome = sync_review_outcome(n, "several Billit customers match (1, 2)", default_partner_policy())
     assert outcome is not None
     assert (outcome.kind, outcome.owner.team, outcome.record, outcome.record_kind) == (
         "follow_up",
@@ -163,7 +168,7 @@ def test_a_customer_that_cannot_be_synced_becomes_a_billing_follow_up() -> None:
 
 
 # -- bad policy files ------------------------------------------------------------------------------
-GOOD = POLICY_PATH.read_text(encoding="utf-8")
+GOOD = PARTNER_POLICY_FILE.read_text(encoding="utf-8")
 MINIMAL = """\
 version: "1"
 owners:
@@ -224,6 +229,8 @@ def test_a_record_url_must_be_an_https_template_on_the_reservation_id() -> None:
     assert outcome is not None and outcome.record_url == "https://planyo.example/r?id=48213"
 
 
-def test_the_packaged_file_is_what_default_policy_loads() -> None:
+def test_the_shipped_file_is_the_one_users_edit_in_the_policy_folder() -> None:
     assert parse_partner_policy(GOOD) == default_partner_policy()
-    assert Path(POLICY_PATH).name == "policy.yaml"
+    assert PARTNER_POLICY_FILE.parent.name == "policy" and not Path(PARTNER_POLICY_FILE).is_relative_to(
+        Path(PARTNER_POLICY_FILE).parents[1] / "layers"
+    )

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from handoff.route.policy import POLICY_PATH, PolicyError, default_policy, load_policy, parse_policy
+from handoff.route.policy import PolicyError, load_policy, parse_policy
+from handoff_dev.policy_files import ROUTING_POLICY_FILE as POLICY_PATH
+from handoff_dev.policy_files import shipped_policy as default_policy
 
 SHIPPED = POLICY_PATH.read_text(encoding="utf-8")
 SAMPLE_INTENTS = ("reschedule_booking", "billing_dispute", "damaged_item", "product_inquiry", "other", "booking")
@@ -30,7 +32,7 @@ def problems(text: str) -> list[tuple[int | None, str, str]]:
 
 
 def test_the_shipped_policy_is_valid_and_versioned() -> None:
-    policy = load_policy()
+    policy = load_policy(POLICY_PATH)
     assert policy.version == yaml.safe_load(SHIPPED)["version"]
 
 

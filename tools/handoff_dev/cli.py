@@ -36,6 +36,7 @@ def _register_subcommands() -> None:
     from handoff_dev.cli_ops import dlq_app, replay, review_app
     from handoff_dev.cli_partners import connectors_app, route_app
     from handoff_dev.cli_planyo import planyo_app
+    from handoff_dev.cli_policy import policy_app
 
     app.add_typer(route_app, name="route")
     app.add_typer(connectors_app, name="connectors")
@@ -43,6 +44,7 @@ def _register_subcommands() -> None:
     app.add_typer(dlq_app, name="dlq")
     app.command("replay")(replay)
     app.add_typer(planyo_app, name="planyo")
+    app.add_typer(policy_app, name="policy")
     app.command("cost")(cost)
     app.command("invoke")(invoke)
 
@@ -142,6 +144,16 @@ def dev(
     partner_config: Annotated[
         Path | None, typer.Option(help="JSON file with real partner credentials (default: sandboxes).")
     ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Routing policy to deploy and watch (default policy/routing.yaml).", exists=True),
+    ] = None,
+    partner_policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--partner-policy", help="Partner policy to deploy and watch (default policy/partners.yaml).", exists=True
+        ),
+    ] = None,
 ) -> None:
     """Run the embedded stack until Ctrl-C: HTTP API, AWS endpoint and partner sandboxes on loopback."""
     if ctx.invoked_subcommand is not None:
@@ -155,6 +167,9 @@ def dev(
         webhook_secret=os.environ.get("HANDOFF_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
         previous_webhook_secret=os.environ.get("HANDOFF_WEBHOOK_SECRET_PREVIOUS", ""),
         partner_config_file=partner_config,
+        policy_file=policy,
+        partner_policy_file=partner_policy,
+        watch_policies=True,
     )
     if partner_config is not None:
         load_partner_config(partner_config)  # a missing or malformed file is one line, before anything starts
@@ -175,6 +190,11 @@ def dev(
             ),
             highlight=False,
         )
+        if stack.policies is not None:
+            stack.policies.report = lambda text: console.print(text, highlight=False)
+            for kind, (_, file) in stack.policies.targets.items():
+                version = stack.policies.versions.get(kind)
+                console.print(f"  policy          {kind:<14} {version} from {file} (edits deploy within a second)")
         stop.wait()
         console.print("stopping...")
 

@@ -35,19 +35,26 @@ def explain_command(
     endpoint_url: Endpoint = None,
     profile: Profile = None,
     region: Region = None,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Explain under this candidate routing policy (default: policy/routing.yaml)."),
+    ] = None,
 ) -> None:
     """Normalised call, candidates with evidence, the decision and every rule that fired."""
     from handoff.match.service import SOURCE_TYPES
     from handoff.match.sources import RecordSource
+    from handoff.route.policy import Policy
+    from handoff_dev.cli_policy import load_or_exit
     from handoff_dev.explain import explain
 
+    policy: Policy | None = load_or_exit(policy_file) if policy_file is not None else None
     config = load_partner_config(partner_config, secret_id, endpoint_url, profile, region)
     failed = False
     with partner_connectors(config) as (connectors, where):
         sources: list[RecordSource] = [SOURCE_TYPES[t](c) for t, c in connectors.items() if t in SOURCE_TYPES]
         for path in files:
             try:
-                report = explain(path.read_bytes(), sources)
+                report = explain(path.read_bytes(), sources, policy=policy)
             except InvalidWebhook as exc:
                 console.print(f"[red]{path}: {exc}[/red]")
                 failed = True
@@ -84,7 +91,8 @@ def _print_report(path: Path, report: dict[str, Any]) -> None:
     for action in decision["actions"]:
         target = f" on {action['target']}" if action.get("target") else " (new record)"
         console.print(f"  action {action['tool']}.{action['operation']}{target}")
-    console.print(f"owner {decision['owner']['team']}  urgency {decision['urgency']}")
+    owner, urgency = decision["owner"]["team"], decision["urgency"]
+    console.print(f"owner {owner}  urgency {urgency}  policy {report['policy_version']}")
     for rule, reason in zip(report["rules_fired"], report["reasons"], strict=False):
         console.print(f"  [dim]{rule}[/dim]: {reason}")
 

@@ -88,6 +88,9 @@ def run_demo(console: Console, options: StackOptions | None = None) -> int:
         stack = EmbeddedStack(options).start()
         progress.update(starting, completed=1)
     try:
+        if stack.policies is not None:
+            versions = ", ".join(f"{kind} {version}" for kind, version in stack.policies.versions.items())
+            console.print(f"policy (AppConfig, deployed from policy/): {versions}")
         url = f"{stack.api_url}/webhooks/dialnexa"
         rows: list[DemoRow] = []
         bodies = sample_bodies()

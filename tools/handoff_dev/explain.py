@@ -17,7 +17,8 @@ from handoff.match.identity import build_identity
 from handoff.match.sources import DEFAULT_BUDGET_SECONDS, RecordSource, match_call
 from handoff.models import CallSummary, MatchResult
 from handoff.route.decide import decide
-from handoff.route.policy import Policy, default_policy
+from handoff.route.policy import Policy
+from handoff_dev.policy_files import shipped_policy
 
 
 def explain_call(
@@ -30,7 +31,7 @@ def explain_call(
     default_region: str = "US",
 ) -> dict[str, Any]:
     """Match and route one call; everything a person needs to see why, as plain JSON-able data."""
-    policy = policy or default_policy()
+    policy = policy or shipped_policy()
     identity = build_identity(call, transcript, default_region=default_region)
     match = match_call(identity, sources, budget_seconds)
     return _report(call, match, policy)
@@ -74,7 +75,7 @@ def explain(
     if isinstance(envelope, CallEvent):
         summary = envelope.call.to_summary(event=envelope.event.value)
         return explain_call(summary, envelope.call.transcript, sources, policy=policy, budget_seconds=budget_seconds)
-    policy = policy or default_policy()
+    policy = policy or shipped_policy()
     if isinstance(envelope, Ping):
         summary = CallSummary(call_id="verification", event="ping", summary=envelope.message)
     else:

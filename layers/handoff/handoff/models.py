@@ -210,6 +210,8 @@ class HandoffDocument(Contract):
     next_step: str = ""
     evidence_links: dict[str, str] = Field(default_factory=dict)
     extras: dict[str, Any] = Field(default_factory=dict)
+    policy_version: str = ""
+    """The routing policy version that decided this handoff."""
 
 
 class RouteDecision(Contract):

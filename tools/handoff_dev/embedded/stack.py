@@ -23,7 +23,7 @@ from typing import Any
 
 import boto3
 
-from handoff_dev.embedded import replay, shims
+from handoff_dev.embedded import appconfig, replay, shims
 from handoff_dev.embedded.http_api import HttpApi, Route
 from handoff_dev.embedded.lambdas import FunctionRegistry, LocalFunction
 from handoff_dev.embedded.template import Template
@@ -68,6 +68,13 @@ class StackOptions:
     sandboxes: bool = True
     partner_config_file: Path | None = None
     schedules: bool = True
+    policy_file: Path | None = None
+    """Routing policy to deploy to AppConfig (default policy/routing.yaml); None with publish_policies off."""
+    partner_policy_file: Path | None = None
+    watch_policies: bool = False
+    """Re-deploy a policy file within a second of an edit (``handoff dev --policy``)."""
+    publish_policies: bool = True
+    """False leaves AppConfig without a deployment: the "no policy readable" path."""
 
 
 class EmbeddedStack:
@@ -82,6 +89,7 @@ class EmbeddedStack:
         self.http: HttpApi | None = None
         self.template: Template | None = None
         self._saved_env: dict[str, str | None] = {}
+        self.policies: appconfig.PolicyWatcher | None = None
 
     # -- addresses -------------------------------------------------------------
     @property
@@ -120,6 +128,7 @@ class EmbeddedStack:
         self._set_env({"MOTO_PORT": str(self.options.aws_port)})
         shims.install(self.registry, self.delivery)
         replay.install()  # archive replays honour their window and report a count (cli's shim)
+        appconfig.install()
         # moto keeps its backends per process: start every stack from a clean account.
         import requests
 
@@ -129,10 +138,25 @@ class EmbeddedStack:
         from aws_lambda_powertools.utilities.parameters import base as parameters_base
 
         parameters_base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
-        overrides = {"Stage": "dev", "AnalysisGraceSeconds": "0", **self.options.parameter_overrides}
+        overrides = {
+            "Stage": "dev",
+            "AnalysisGraceSeconds": "0",
+            "PolicyCacheSeconds": "1",
+            **self.options.parameter_overrides,
+        }
         self.template = Template.load(self.template_path, overrides=overrides, queue_endpoint=self.aws_endpoint)
         partner_config = self._partner_config()
         self._create_resources(partner_config)
+        if self.options.publish_policies:
+            from handoff_dev.policy_files import PARTNER_POLICY_FILE, ROUTING_POLICY_FILE
+
+            self.policies = appconfig.start_policies(
+                self.template,
+                self.client("appconfig"),
+                self.options.policy_file or ROUTING_POLICY_FILE,
+                self.options.partner_policy_file or PARTNER_POLICY_FILE,
+                watch=self.options.watch_policies,
+            )
         self.http = HttpApi(self.registry, self._routes(), host=self.options.host, port=self.options.port).start()
         self.http.local["/_dev/effects"] = lambda: json.dumps(self.effects()).encode()
         if self.options.schedules:
@@ -141,6 +165,8 @@ class EmbeddedStack:
 
     def stop(self) -> None:
         self.scheduler.stop()
+        if self.policies is not None:
+            self.policies.stop()
         self.delivery.wait_idle(timeout=10)
         if self.http is not None:
             self.http.stop()
@@ -189,6 +215,7 @@ class EmbeddedStack:
         env: dict[str, str] = {}
         functions: list[str] = []
         self._create_execution_role()
+        appconfig.create_resources(t, self.client("appconfig"))
         for logical_id, resource in t.resources.items():
             kind = resource["Type"]
             props = resource.get("Properties") or {}

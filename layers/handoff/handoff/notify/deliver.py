@@ -37,6 +37,14 @@ from handoff.models import (
 )
 from handoff.notify.ledger import MessageLedger, MessageRef
 from handoff.notify.message import Notice, ReviewInfo, SlackMessage, email_message, review_closed_message, slack_message
+from handoff.policy_source import (
+    PolicyUnavailable,
+    default_channel,
+    fallback_owner,
+    record_unavailable,
+    routing_policy,
+)
+from handoff.route.policy import Policy
 
 if TYPE_CHECKING:
     from handoff.connectors.slack import PostedMessage
@@ -311,7 +319,7 @@ def _email_owner(notice: Notice, outcome: OutcomeKind, table_name: str, lambda_c
 
 
 def _fallback_decision(state: CallEnvelope, outcome: OutcomeKind) -> RouteDecision:
-    owner = _policy_owner("support")
+    owner = _default_owner()
     title = f"Call {state.call.call_id} could not be routed"
     return RouteDecision(
         mode=Mode.REVIEW,
@@ -328,13 +336,24 @@ def _fallback_decision(state: CallEnvelope, outcome: OutcomeKind) -> RouteDecisi
     )
 
 
-def _policy_owner(key: str) -> Owner:
-    from handoff.route.policy import default_policy
+def _live_policy() -> Policy | None:
+    """The live routing policy, or None (logged, counted) when it cannot be read."""
+    try:
+        return routing_policy()
+    except PolicyUnavailable as exc:
+        record_unavailable(exc)
+        return None
 
-    spec = default_policy().owners[key]
+
+def _default_owner() -> Owner:
+    """The policy's default owner; the template's default channel when no policy can be read."""
+    policy = _live_policy()
+    if policy is None:
+        return fallback_owner()
+    spec = policy.owners[policy.defaults.owner]
     return Owner(
         team=spec.team,
-        slack_channel=spec.slack_channel,
+        slack_channel=spec.slack_channel or default_channel(),
         escalation_channel=spec.escalation_channel,
         share_contact_details=spec.share_contact_details,
     )
@@ -342,12 +361,13 @@ def _policy_owner(key: str) -> Owner:
 
 def _with_escalation(owner: Owner) -> Owner:
     """The owner's escalation channel from the policy (route names it only when it escalates)."""
-    from handoff.route.policy import default_policy
-
-    for spec in default_policy().owners.values():
+    policy = _live_policy()
+    specs = policy.owners.values() if policy is not None else []
+    for spec in specs:
         if spec.team == owner.team and spec.escalation_channel:
             return owner.model_copy(update={"escalation_channel": spec.escalation_channel})
-    return owner
+    # No escalation channel known (no policy, or none set): escalate to the default channel.
+    return owner.model_copy(update={"escalation_channel": owner.slack_channel or default_channel()})
 
 
 def _json(value: Any) -> dict[str, Any]:

@@ -31,7 +31,9 @@ from handoff.partners.reservation_events import (
     route_notification,
     routed_entry,
     sync_review_outcome,
+    unrouted_outcome,
 )
+from handoff.policy_source import PolicyUnavailable, fallback_owner, partner_policy, record_unavailable
 
 logger = Logger(child=True)
 
@@ -67,6 +69,16 @@ class PartnerConsumer:
             return self.reservation_event(notification, lambda_context)
         return {"handled": False, "notification_type": notification.notification_type}
 
+    def _policy(self) -> PartnerPolicy | PolicyUnavailable:
+        """The given policy (tests), else the live one from AppConfig; the error when it cannot be read."""
+        if self.policy is not None:
+            return self.policy
+        try:
+            return partner_policy()
+        except PolicyUnavailable as exc:
+            record_unavailable(exc)
+            return exc
+
     def _connector(self, tool: Tool) -> Any:
         connector = self.connector_for(tool)
         if connector is None:
@@ -84,7 +96,12 @@ class PartnerConsumer:
             result = sync.sync(notification)
         except SyncNeedsReview as exc:
             logger.warning("customer sync needs a human", extra={"planyo_user_id": notification.user_id})
-            outcome = sync_review_outcome(notification, str(exc), self.policy)
+            policy = self._policy()
+            outcome: PartnerOutcome | None
+            if isinstance(policy, PolicyUnavailable):
+                outcome = unrouted_outcome(notification, fallback_owner(), f"{policy.reason}; sync: {exc}")
+            else:
+                outcome = sync_review_outcome(notification, str(exc), policy)
             published = self.publish_once(outcome, str(exc), lambda_context) if outcome else False
             return {"sync": "needs_review", "routed": published}
         logger.info(
@@ -101,7 +118,12 @@ class PartnerConsumer:
 
     def reservation_event(self, notification: PlanyoNotification, lambda_context: Any) -> dict[str, Any]:
         reservation = self.reread(notification)
-        outcome = route_notification(notification, reservation, self.policy)
+        policy = self._policy()
+        outcome: PartnerOutcome | None
+        if isinstance(policy, PolicyUnavailable):
+            outcome = unrouted_outcome(notification, fallback_owner(), policy.reason)
+        else:
+            outcome = route_notification(notification, reservation, policy)
         if outcome is None:
             logger.info("partner event not routed", extra={"notification_type": notification.notification_type})
             return {"routed": False}

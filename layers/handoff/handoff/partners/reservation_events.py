@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import string
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +22,6 @@ from handoff.models import Contract, Owner, RecordKind, Urgency
 from handoff.partners.planyo_events import STATUS_CHANGES, NotificationKind, PlanyoNotification
 from handoff.route.policy import Loc, OwnerSpec, parse_validated
 
-POLICY_PATH = Path(__file__).with_name("policy.yaml")
 ROUTED_DETAIL_TYPE = "partner.routed"
 ROUTED_SOURCE = "handoff"  # with the call outcomes, so notify's rule sees it and the partner rule does not
 PLACEHOLDERS = frozenset(
@@ -157,6 +155,9 @@ def _cross_references(policy: PartnerPolicy) -> list[tuple[Loc, str]]:
                 (("timed_notifications", index), f"duplicate rule for #{timed.number} {timed.timing or ''}")
             )
         seen.add(key)
+    for name, spec in policy.owners.items():
+        if not spec.slack_channel:
+            problems.append((("owners", name), f"owner {name!r} has no slack_channel: nobody would be told"))
     return problems
 
 
@@ -165,15 +166,10 @@ def parse_partner_policy(text: str, source: str = "policy.yaml") -> PartnerPolic
     return parse_validated(text, source, PartnerPolicy, _cross_references)
 
 
-def load_partner_policy(path: Path | str | None = None) -> PartnerPolicy:
-    file = Path(path) if path is not None else POLICY_PATH
+def load_partner_policy(path: Path | str) -> PartnerPolicy:
+    """Load and validate a partner policy file (``policy/partners.yaml`` in the repo, or a candidate)."""
+    file = Path(path)
     return parse_partner_policy(file.read_text(encoding="utf-8"), source=file.name)
-
-
-@lru_cache(maxsize=1)
-def default_partner_policy() -> PartnerPolicy:
-    """The packaged partner policy, validated once per process."""
-    return load_partner_policy(POLICY_PATH)
 
 
 # ---------------------------------------------------------------------------
@@ -182,14 +178,13 @@ def default_partner_policy() -> PartnerPolicy:
 def route_notification(
     notification: PlanyoNotification,
     reservation: Reservation | None,
-    policy: PartnerPolicy | None = None,
+    policy: PartnerPolicy,
 ) -> PartnerOutcome | None:
     """The outcome for a status change or timed notification; None when the policy routes nothing.
 
     ``reservation`` is the reservation as re-read through the API (None when it
     could not be read: the facts then say they come from the callback).
     """
-    policy = policy or default_partner_policy()
     route: PartnerRoute | None
     if notification.kind is NotificationKind.RESERVATION_STATUS_CHANGED:
         route = policy.status_changes.get(notification.status_change or "")
@@ -221,11 +216,8 @@ def route_notification(
     )
 
 
-def sync_review_outcome(
-    notification: PlanyoNotification, reason: str, policy: PartnerPolicy | None = None
-) -> PartnerOutcome | None:
+def sync_review_outcome(notification: PlanyoNotification, reason: str, policy: PartnerPolicy) -> PartnerOutcome | None:
     """A follow-up for a Planyo customer that cannot be synced to Billit without a human."""
-    policy = policy or default_partner_policy()
     route = policy.customer_sync_review
     if route is None:
         return None
@@ -242,6 +234,25 @@ def sync_review_outcome(
         record_kind=RecordKind.CUSTOMER,
         dedupe_key=notification.dedupe_key,
         policy_version=policy.version,
+        occurred_at=notification.received_at,
+    )
+
+
+def unrouted_outcome(notification: PlanyoNotification, owner: Owner, reason: str) -> PartnerOutcome:
+    """The partner policy cannot be read: the event still reaches someone (``owner``), with the reason."""
+    record = notification.reservation_id if notification.reservation_id is not None else notification.user_id
+    return PartnerOutcome(
+        kind="follow_up",
+        event=notification.status_change or notification.notification_type,
+        owner=owner,
+        urgency=Urgency.HIGH,
+        title=f"Planyo {notification.notification_type} could not be routed: the partner policy is unavailable",
+        facts=[f"Planyo event {notification.notification_type} for {record}", f"Why: {reason[:300]}"],
+        next_step="Handle this event by hand, then restore the partner policy (`handoff policy push`).",
+        record=str(record if record is not None else "?"),
+        record_kind=RecordKind.RESERVATION if notification.reservation_id is not None else RecordKind.CUSTOMER,
+        dedupe_key=notification.dedupe_key,
+        policy_version="unavailable",
         occurred_at=notification.received_at,
     )
 

@@ -37,7 +37,7 @@ from handoff.models import (
     Urgency,
 )
 from handoff.route.handoff import build_handoff, describe_record, redact
-from handoff.route.policy import IntentRule, OperationRef, Policy, Rule, default_policy
+from handoff.route.policy import IntentRule, OperationRef, Policy, Rule
 
 URGENCY_ORDER = [Urgency.LOW, Urgency.NORMAL, Urgency.HIGH, Urgency.CRITICAL]
 TRUE_WORDS = frozenset({"true", "yes", "y", "1", "vip"})
@@ -310,10 +310,12 @@ def build_action(
 
 
 def decide(
-    call: CallSummary, match: MatchResult, policy: Policy | None = None, *, analysis_used: AnalysisRef | None = None
+    call: CallSummary, match: MatchResult, policy: Policy, *, analysis_used: AnalysisRef | None = None
 ) -> RouteDecision:
-    """Apply the policy to a call and its match; ``analysis_used`` (what Match read) is cited by the decision."""
-    policy = policy or default_policy()
+    """Apply the policy (the live one from AppConfig, or a candidate file) to a call and its match.
+
+    ``analysis_used`` (what Match read) is cited by the decision.
+    """
     trail = Trail()
     identity = CallerIdentity.model_validate(match.identity) if match.identity else CallerIdentity()
     analysis = call.analysis or {}

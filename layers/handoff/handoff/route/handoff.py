@@ -252,4 +252,5 @@ def build_handoff(
         next_step=next_step,
         evidence_links=links,
         extras=_extras(kind, call, target, owner, urgency, identity, next_step, flags or set()),
+        policy_version=policy.version,
     )

@@ -14,16 +14,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
 
 from handoff.models import MatchStatus, RecordKind, Tool, Urgency
-
-POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
 OPERATIONS: dict[Tool, frozenset[str]] = {
     Tool.PLANYO: frozenset(
@@ -78,6 +84,16 @@ class OperationRef(PolicyModel):
 
     def __str__(self) -> str:
         return f"{self.tool.value}.{self.operation}"
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """The file writes ``tool.operation``; the schema (AppConfig's validator) must accept it too."""
+        return {
+            "anyOf": [
+                {"type": "string", "pattern": r"^[a-z]+\.[a-z_]+$", "examples": ["planyo.modify_reservation"]},
+                handler(core_schema),
+            ]
+        }
 
 
 class OwnerSpec(PolicyModel):
@@ -387,6 +403,46 @@ def _cross_references(policy: Policy) -> Iterator[tuple[Loc, str]]:
     for index, name in enumerate(names):
         if names.index(name) != index:
             yield ("rules", index, "name"), f"duplicate rule name {name!r}"
+    for key, spec in policy.owners.items():
+        if not spec.slack_channel:
+            yield ("owners", key), f"owner {key!r} has no slack_channel: nobody would be told"
+    yield from _unreachable_rules(policy)
+
+
+def _unreachable_rules(policy: Policy) -> Iterator[tuple[Loc, str]]:
+    """Rules that can never fire, or that can never change a decision when they do."""
+    seen: list[Rule] = []
+    for index, rule in enumerate(policy.rules):
+        when = rule.when
+        where: Loc = ("rules", index, "when")
+        if when.intents and when.kinds:
+            kinds = {policy.intents[i].kind for i in when.intents if i in policy.intents}
+            if kinds and not kinds & set(when.kinds):
+                yield where, f"unreachable: none of the intents {when.intents} is of the kinds {when.kinds}"
+        high = policy.thresholds.high_value_amount
+        if when.min_amount is not None and when.high_value is False and when.min_amount >= high:
+            yield (
+                (*where, "min_amount"),
+                f"unreachable: min_amount {when.min_amount:g} is at or above high_value_amount {high:g}, "
+                "but the rule asks for high_value: false",
+            )
+        tiers = set(policy.thresholds.review_loyalty_tiers)
+        if when.loyalty_in and when.review_loyalty_tier is not None:
+            inside = {t.lower() for t in when.loyalty_in} & {t.lower() for t in tiers}
+            if when.review_loyalty_tier and not inside:
+                yield where, "unreachable: loyalty_in names no tier of thresholds.review_loyalty_tiers"
+            if not when.review_loyalty_tier and inside == {t.lower() for t in when.loyalty_in}:
+                yield where, "unreachable: every loyalty_in tier is a review tier, but review_loyalty_tier is false"
+        if not (rule.review or rule.urgency or rule.owner or rule.escalate):
+            yield ("rules", index), "does nothing: set review, urgency, owner or escalate"
+        for earlier in seen:
+            only_owner = rule.owner and not (rule.review or rule.escalate or rule.urgency)
+            if only_owner and earlier.when == when and earlier.owner:
+                yield (
+                    ("rules", index, "owner"),
+                    f"unreachable: rule {earlier.name!r} has the same conditions and names its owner first",
+                )
+        seen.append(rule)
 
 
 def _signal_references(policy: Policy, categories: set[str], flags: set[str]) -> Iterator[tuple[Loc, str]]:
@@ -415,6 +471,8 @@ def parse_policy(text: str, source: str = "policy.yaml") -> Policy:
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when present: a policy is parsed on every new version, and fast matters."""
 
 
 def parse_validated(
@@ -428,8 +486,8 @@ def parse_validated(
     Shared by every policy file Handoff loads, so they all fail the same way.
     """
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_LOADER)
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506  # nosec B506 - a safe loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -456,13 +514,7 @@ def parse_validated(
     return policy
 
 
-def load_policy(path: Path | str | None = None) -> Policy:
-    """Load and validate a policy file (the packaged ``policy.yaml`` by default)."""
-    file = Path(path) if path is not None else POLICY_PATH
+def load_policy(path: Path | str) -> Policy:
+    """Load and validate a policy file (``policy/routing.yaml`` in the repo, or a candidate)."""
+    file = Path(path)
     return parse_policy(file.read_text(encoding="utf-8"), source=file.name)
-
-
-@lru_cache(maxsize=1)
-def default_policy() -> Policy:
-    """The packaged policy, validated once per process (Lambda cold start)."""
-    return load_policy(POLICY_PATH)
