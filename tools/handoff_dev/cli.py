@@ -363,13 +363,15 @@ def executions_show(
             "status": view.status,
             "outcome": view.outcome,
             "execution_arn": view.arn,
+            "policy_version": _policy_version(view),
             "steps": steps,
             "executions": chain,
             "output": _masked(json.dumps(view.output)) if view.output is not None else None,
         }
         typer.echo(json.dumps(payload, indent=2, default=str))
         return
-    table = Table(title=f"{view.call_id}: {view.status} ({view.outcome})")
+    policy = _policy_version(view)
+    table = Table(title=f"{view.call_id}: {view.status} ({view.outcome})" + (f", policy {policy}" if policy else ""))
     for column in ("state", "result", "duration", "retries", "error"):
         table.add_column(column)
     for s, row in zip(view.steps, steps, strict=True):
@@ -413,6 +415,13 @@ def _step_dict(step: ops.StateStep, verbose: bool) -> dict[str, object]:
         row["input"] = _masked(step.input)
         row["output"] = _masked(step.output)
     return row
+
+
+def _policy_version(view: ops.ExecutionView) -> str | None:
+    """The routing policy version the call was decided with (None before Route ran)."""
+    decision = (view.output or view.last_input or {}).get("decision") or {}
+    version = decision.get("policy_version") if isinstance(decision, dict) else None
+    return str(version) if version else None
 
 
 def main() -> None:

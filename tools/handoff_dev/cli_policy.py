@@ -28,7 +28,6 @@ from handoff_dev.policy_files import ROUTING_POLICY_FILE
 
 policy_app = typer.Typer(help="The routing and partner policies: check, show, diff, push.", no_args_is_help=True)
 console = Console()
-err_console = Console(stderr=True)
 
 FileArg = Annotated[Path, typer.Argument(help="A policy file (policy/routing.yaml or policy/partners.yaml).")]
 KindOption = Annotated[
@@ -61,7 +60,10 @@ def _fail(message: str, hint: str, as_json: bool, code: int = 1, details: Any = 
             body["problems"] = details
         typer.echo(json.dumps(body, indent=2, default=str))
     else:
-        err_console.print(f"[red]{message}[/red]" + (f"\n{hint}" if hint else ""), highlight=False)
+        # Plain text, never wrapped: `file:line: field: message` must stay on one line for editors and grep.
+        typer.secho(message, fg=typer.colors.RED, err=True)
+        if hint:
+            typer.echo(hint, err=True)
     raise typer.Exit(code)
 
 

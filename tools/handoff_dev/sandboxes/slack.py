@@ -59,7 +59,7 @@ NEEDS = {
 USERGROUPS = {"S0SANDBOXFIN": ("U0SANDBOXBEA", "U0SANDBOXCAL")}
 """The sandbox workspace's user groups (the routing policy names S0SANDBOXFIN as finance approvers)."""
 DEFAULT_CHANNEL = "#handoff-ops"
-# The sandbox workspace has the channels the routing policy names (route/policy.yaml owners), the bot in each.
+# The sandbox workspace has the channels the routing policy names (policy/routing.yaml owners), the bot in each.
 MEMBER_CHANNELS = (
     "#handoff-ops",
     "#bookings",
