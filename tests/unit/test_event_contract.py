@@ -27,6 +27,7 @@ from handoff.events.contract import (
 from handoff.events.mask import mask_summary, safe_label
 from handoff.events.publish import entry
 from handoff.events.schema import all_schemas, event_schema
+from handoff_dev.policy_files import shipped_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas" / "events"
@@ -91,7 +92,7 @@ def test_every_model_forbids_fields_outside_it(model: type[EventDetail]) -> None
 
 @pytest.mark.parametrize("detail_type", CALL_OUTCOMES)
 def test_an_outcome_event_is_built_from_typed_parts_and_validates_against_its_schema(detail_type: str) -> None:
-    detail = outcome_event(detail_type, document_for(detail_type), now=NOW)
+    detail = outcome_event(detail_type, document_for(detail_type), now=NOW, policy=shipped_policy())
     event = {"source": SOURCE, "detail-type": detail_type, "detail": json.loads(entry(detail)["Detail"])}
     Draft4Validator(event_schema(detail_type)).validate(event)
     assert parse_detail(detail_type, event["detail"]) == detail
@@ -99,7 +100,7 @@ def test_an_outcome_event_is_built_from_typed_parts_and_validates_against_its_sc
 
 @pytest.mark.parametrize("detail_type", CALL_OUTCOMES)
 def test_an_outcome_event_carries_no_caller_details_evidence_or_action_parameters(detail_type: str) -> None:
-    text = entry(outcome_event(detail_type, document_for(detail_type), now=NOW))["Detail"]
+    text = entry(outcome_event(detail_type, document_for(detail_type), now=NOW, policy=shipped_policy()))["Detail"]
     for leak in (
         "elena.marsh@example.com",
         "+15555550142",
@@ -119,7 +120,7 @@ def test_an_outcome_event_carries_no_caller_details_evidence_or_action_parameter
 
 
 def test_a_field_outside_the_model_fails_the_event_before_it_is_published() -> None:
-    detail = outcome_event("call.handed_off", state_document(), now=NOW)
+    detail = outcome_event("call.handed_off", state_document(), now=NOW, policy=shipped_policy())
     data = json.loads(entry(detail)["Detail"])
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         CallHandedOff.model_validate({**data, "caller_email": "elena.marsh@example.com"})
@@ -128,7 +129,7 @@ def test_a_field_outside_the_model_fails_the_event_before_it_is_published() -> N
 
 
 def test_the_handed_off_event_names_owner_urgency_record_and_what_each_action_did() -> None:
-    detail = outcome_event("call.handed_off", state_document(), now=NOW)
+    detail = outcome_event("call.handed_off", state_document(), now=NOW, policy=shipped_policy())
     assert isinstance(detail, CallHandedOff)
     assert detail.call_id == "call_7Hq2mXk9RtB4"
     assert detail.owner and detail.urgency and detail.intent == "reschedule_booking"
@@ -138,13 +139,15 @@ def test_the_handed_off_event_names_owner_urgency_record_and_what_each_action_di
 
 
 def test_the_failed_event_carries_the_error_name_never_its_message() -> None:
-    detail = outcome_event("call.failed", document_for("call.failed"), now=NOW)
+    detail = outcome_event("call.failed", document_for("call.failed"), now=NOW, policy=shipped_policy())
     assert isinstance(detail, CallFailed)
     assert (detail.failed_state, detail.error) == ("RequestReview", "States.Timeout")
 
 
 def test_the_rejected_event_names_the_reviewer_not_their_note() -> None:
-    detail = outcome_event("call.review_rejected", document_for("call.review_rejected"), now=NOW)
+    detail = outcome_event(
+        "call.review_rejected", document_for("call.review_rejected"), now=NOW, policy=shipped_policy()
+    )
     assert isinstance(detail, CallReviewRejected) and detail.reviewer == "casey"
     assert "call the customer first" not in detail.model_dump_json()
 

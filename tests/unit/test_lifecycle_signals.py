@@ -41,7 +41,10 @@ DANIEL = {"customer_name": "Daniel Okafor", "customer_email": "daniel.okafor@exa
 CARD, IBAN, VAT = "4111 1111 1111 1111", "BE71 0961 2345 6769", "BE0412345614"
 TRANSCRIPT = f"User: my card is {CARD}, send refunds to {IBAN}, VAT {VAT}. Thanks."
 CREATED = ActionResult(
-    action_key="billit:create_customer:-", tool=Tool.BILLIT, operation="create_customer", status=ActionStatus.DONE,
+    action_key="billit:create_customer:-",
+    tool=Tool.BILLIT,
+    operation="create_customer",
+    status=ActionStatus.DONE,
     record_id="779000",
 )
 
@@ -63,83 +66,195 @@ class Row:
 
 
 CORPUS: list[Row] = [
-    Row("buying-intent sample: new caller, Billit customer created, strong product interest",
-        {"intent": "product_inquiry", **DANIEL, "product_name": "Harbor 3-seat sofa (slate grey)",
-         "buying_intent": True},
-        HANDED_OFF, "product_interest", {"product": "Harbor 3-seat sofa (slate grey)", "strength": "strong"},
+    Row(
+        "buying-intent sample: new caller, Billit customer created, strong product interest",
+        {
+            "intent": "product_inquiry",
+            **DANIEL,
+            "product_name": "Harbor 3-seat sofa (slate grey)",
+            "buying_intent": True,
+        },
+        HANDED_OFF,
+        "product_interest",
+        {"product": "Harbor 3-seat sofa (slate grey)", "strength": "strong"},
         summary="Daniel Okafor asked about the Harbor 3-seat sofa ($1,299). Wants to buy; "
         "email daniel.okafor@example.com.",
-        act=(CREATED,), customer="billit:customer:779000"),
-    Row("known customer interested in a package: moderate interest by SKU and category",
-        {"intent": "package_options", **ELENA, "sku": "PKG-GOLD-12", "product_category": "Delivery packages",
-         "customer_interested": "yes"},
-        HANDED_OFF, "product_interest",
+        act=(CREATED,),
+        customer="billit:customer:779000",
+    ),
+    Row(
+        "known customer interested in a package: moderate interest by SKU and category",
+        {
+            "intent": "package_options",
+            **ELENA,
+            "sku": "PKG-GOLD-12",
+            "product_category": "Delivery packages",
+            "customer_interested": "yes",
+        },
+        HANDED_OFF,
+        "product_interest",
         {"sku": "PKG-GOLD-12", "category": "Delivery packages", "strength": "moderate"},
-        customer="planyo:customer:700142"),
-    Row("price question without buying signal is noise: no signal",
+        customer="planyo:customer:700142",
+    ),
+    Row(
+        "price question without buying signal is noise: no signal",
         {"intent": "product_inquiry", **ELENA, "product_name": "Harbor sofa", "buying_intent": False},
-        NOTHING, None),
-    Row("product interest with a label that is really an e-mail keeps no product",
-        {"intent": "product_inquiry", **DANIEL, "product_name": "daniel.okafor@example.com", "buying_intent": True,
-         "sku": "HB-3S-SLATE"},
-        HANDED_OFF, "product_interest", {"product": None, "sku": "HB-3S-SLATE"}, act=(CREATED,)),
-    Row("product interest whose only label is a card number: no signal",
+        NOTHING,
+        None,
+    ),
+    Row(
+        "product interest with a label that is really an e-mail keeps no product",
+        {
+            "intent": "product_inquiry",
+            **DANIEL,
+            "product_name": "daniel.okafor@example.com",
+            "buying_intent": True,
+            "sku": "HB-3S-SLATE",
+        },
+        HANDED_OFF,
+        "product_interest",
+        {"product": None, "sku": "HB-3S-SLATE"},
+        act=(CREATED,),
+    ),
+    Row(
+        "product interest whose only label is a card number: no signal",
         {"intent": "product_inquiry", **DANIEL, "product_name": CARD, "buying_intent": True},
-        HANDED_OFF, None, act=(CREATED,)),
-    Row("interest from a fraud-flagged call: never",
-        {"intent": "product_inquiry", **DANIEL, "product_name": "Harbor sofa", "buying_intent": True,
-         "fraud_concern": True},
-        HANDED_OFF, None, why="routed as sensitive", act=(CREATED,)),
-    Row("interest while asking for a discount (customer commitment): sensitive, never",
+        HANDED_OFF,
+        None,
+        act=(CREATED,),
+    ),
+    Row(
+        "interest from a fraud-flagged call: never",
+        {
+            "intent": "product_inquiry",
+            **DANIEL,
+            "product_name": "Harbor sofa",
+            "buying_intent": True,
+            "fraud_concern": True,
+        },
+        HANDED_OFF,
+        None,
+        why="routed as sensitive",
+        act=(CREATED,),
+    ),
+    Row(
+        "interest while asking for a discount (customer commitment): sensitive, never",
         {"intent": "product_inquiry", **DANIEL, "product_name": "Harbor sofa", "buying_intent": True},
-        HANDED_OFF, None, why="customer_commitment", summary="Wants the Harbor sofa if we give a discount.",
-        act=(CREATED,)),
-    Row("interest without any matched or created record: never",
+        HANDED_OFF,
+        None,
+        why="customer_commitment",
+        summary="Wants the Harbor sofa if we give a discount.",
+        act=(CREATED,),
+    ),
+    Row(
+        "interest without any matched or created record: never",
         {"intent": "product_inquiry", "product_name": "Harbor sofa", "buying_intent": True},
-        HANDED_OFF, None, why="no matched record"),
-    Row("return approved with a refund wish: refunded, no amount",
+        HANDED_OFF,
+        None,
+        why="no matched record",
+    ),
+    Row(
+        "return approved with a refund wish: refunded, no amount",
         {"intent": "return_request", **SOFIA, "refund_expectation": "full refund of $349", "product_name": "Lamp"},
-        HANDED_OFF, "return_outcome", {"outcome": "refunded", "reason": "unwanted"}, approved_by_review=True,
-        summary="Sofia wants to return the lamp for a refund of $349."),
-    Row("damaged item approved with a replacement wish: replaced",
+        HANDED_OFF,
+        "return_outcome",
+        {"outcome": "refunded", "reason": "unwanted"},
+        approved_by_review=True,
+        summary="Sofia wants to return the lamp for a refund of $349.",
+    ),
+    Row(
+        "damaged item approved with a replacement wish: replaced",
         {"intent": "damaged_item", **SOFIA, "resolution_preference": "replacement"},
-        HANDED_OFF, "return_outcome", {"outcome": "replaced", "reason": "damaged"}, approved_by_review=True),
-    Row("wrong product approved, no stated wish: returned",
+        HANDED_OFF,
+        "return_outcome",
+        {"outcome": "replaced", "reason": "damaged"},
+        approved_by_review=True,
+    ),
+    Row(
+        "wrong product approved, no stated wish: returned",
         {"intent": "wrong_product", **SOFIA},
-        HANDED_OFF, "return_outcome", {"outcome": "returned", "reason": "wrong_item"}, approved_by_review=True),
-    Row("return rejected by the reviewer: declined",
+        HANDED_OFF,
+        "return_outcome",
+        {"outcome": "returned", "reason": "wrong_item"},
+        approved_by_review=True,
+    ),
+    Row(
+        "return rejected by the reviewer: declined",
         {"intent": "return_request", **SOFIA, "refund_expectation": "refund"},
-        REJECTED, "return_outcome", {"outcome": "declined"}),
-    Row("return still waiting for a human: nothing yet",
-        {"intent": "return_request", **SOFIA}, REQUESTED, None, why="not a final outcome"),
-    Row("return escalated: nothing",
-        {"intent": "damaged_item", **SOFIA}, ESCALATED, None, why="not a final outcome"),
-    Row("failed call: nothing",
-        {"intent": "damaged_item", **SOFIA}, FAILED, None, why="not a final outcome"),
-    Row("return with a chargeback threat: dispute is never a signal",
-        {"intent": "return_request", **SOFIA}, HANDED_OFF, None, why="dispute",
-        summary="Return it or I file a chargeback.", approved_by_review=True),
-    Row("callback request with e-mail preference and a date: follow-up need, no content",
-        {"intent": "callback_request", **ELENA, "preferred_channel": "email", "callback_date": "2025-06-20",
-         "notes": "Call me about my sofa"},
-        HANDED_OFF, "follow_up_need", {"channel": "email", "due_date": "2025-06-20", "topic": "callback"},
-        customer="planyo:customer:700142"),
-    Row("where is my order: follow-up by phone, no date",
+        REJECTED,
+        "return_outcome",
+        {"outcome": "declined"},
+    ),
+    Row(
+        "return still waiting for a human: nothing yet",
+        {"intent": "return_request", **SOFIA},
+        REQUESTED,
+        None,
+        why="not a final outcome",
+    ),
+    Row("return escalated: nothing", {"intent": "damaged_item", **SOFIA}, ESCALATED, None, why="not a final outcome"),
+    Row("failed call: nothing", {"intent": "damaged_item", **SOFIA}, FAILED, None, why="not a final outcome"),
+    Row(
+        "return with a chargeback threat: dispute is never a signal",
+        {"intent": "return_request", **SOFIA},
+        HANDED_OFF,
+        None,
+        why="dispute",
+        summary="Return it or I file a chargeback.",
+        approved_by_review=True,
+    ),
+    Row(
+        "callback request with e-mail preference and a date: follow-up need, no content",
+        {
+            "intent": "callback_request",
+            **ELENA,
+            "preferred_channel": "email",
+            "callback_date": "2025-06-20",
+            "notes": "Call me about my sofa",
+        },
+        HANDED_OFF,
+        "follow_up_need",
+        {"channel": "email", "due_date": "2025-06-20", "topic": "callback"},
+        customer="planyo:customer:700142",
+    ),
+    Row(
+        "where is my order: follow-up by phone, no date",
         {"intent": "where_is_my_order", **ELENA},
-        HANDED_OFF, "follow_up_need", {"channel": "phone", "due_date": None, "topic": "delivery_status"}),
-    Row("callback from an unknown caller: no match, no signal",
-        {"intent": "callback_request", "customer_name": "Nobody Known"}, HANDED_OFF, None, why="no matched record"),
-    Row("billing dispute: never",
+        HANDED_OFF,
+        "follow_up_need",
+        {"channel": "phone", "due_date": None, "topic": "delivery_status"},
+    ),
+    Row(
+        "callback from an unknown caller: no match, no signal",
+        {"intent": "callback_request", "customer_name": "Nobody Known"},
+        HANDED_OFF,
+        None,
+        why="no matched record",
+    ),
+    Row(
+        "billing dispute: never",
         {"intent": "billing_dispute", **MARCUS, "invoice_number": "INV-2025-0917", "amount_disputed": 349},
-        REJECTED, None, why="produces no signal"),
-    Row("billing question: never",
-        {"intent": "billing_question", **MARCUS}, HANDED_OFF, None, why="produces no signal"),
-    Row("reschedule: no signal in the policy",
+        REJECTED,
+        None,
+        why="produces no signal",
+    ),
+    Row(
+        "billing question: never", {"intent": "billing_question", **MARCUS}, HANDED_OFF, None, why="produces no signal"
+    ),
+    Row(
+        "reschedule: no signal in the policy",
         {"intent": "reschedule_booking", "booking_id": "BK-48213", **ELENA, "requested_date": "2025-06-14"},
-        HANDED_OFF, None, why="produces no signal"),
-    Row("consent captured on the call travels as a flag",
+        HANDED_OFF,
+        None,
+        why="produces no signal",
+    ),
+    Row(
+        "consent captured on the call travels as a flag",
         {"intent": "where_is_my_order", **ELENA, "marketing_consent": "yes"},
-        HANDED_OFF, "follow_up_need", {"channel": "phone"}),
+        HANDED_OFF,
+        "follow_up_need",
+        {"channel": "phone"},
+    ),
 ]
 
 
@@ -155,7 +270,7 @@ def state_of(row: Row) -> dict[str, Any]:
         has_transcript=True,
     )
     match = match_call(build_identity(call, TRANSCRIPT), seed_sources(seed_records()), budget_seconds=5)
-    state = PipelineState(call=call, match=match, decision=decide(call, match))
+    state = PipelineState(call=call, match=match, decision=decide(call, match, _policy()))
     document = state.model_dump(mode="json")
     if row.approved_by_review:
         document["review"] = ReviewOutcome(approved=True, reviewer="casey").model_dump(mode="json")
@@ -167,7 +282,7 @@ def state_of(row: Row) -> dict[str, Any]:
 
 
 def signals_of(row: Row) -> list[LifecycleSignal]:
-    return lifecycle_signals(state_of(row), row.outcome)
+    return lifecycle_signals(state_of(row), row.outcome, policy=_policy())
 
 
 @pytest.mark.parametrize("row", CORPUS, ids=lambda r: r.name)
@@ -189,7 +304,7 @@ def test_corpus_call_produces_its_signal(row: Row) -> None:
 
 
 def _policy() -> Any:
-    from handoff.route.policy import default_policy
+    from handoff_dev.policy_files import shipped_policy as default_policy
 
     return default_policy()
 
@@ -232,7 +347,8 @@ def test_no_forbidden_field_ever_appears_in_a_signal(row: Row) -> None:
 
 
 def test_the_policy_refuses_a_signal_for_a_billing_intent_or_an_unknown_one() -> None:
-    from handoff.route.policy import POLICY_PATH, PolicyError, parse_policy
+    from handoff.route.policy import PolicyError, parse_policy
+    from handoff_dev.policy_files import ROUTING_POLICY_FILE as POLICY_PATH
 
     text = POLICY_PATH.read_text(encoding="utf-8")
     bad = text.replace(

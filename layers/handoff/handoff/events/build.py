@@ -29,8 +29,9 @@ from handoff.events.contract import (
 from handoff.events.mask import mask_summary
 from handoff.match.identity import CallerIdentity
 from handoff.models import Candidate, MatchStatus, PipelineState, RecordKind, Tool
+from handoff.policy_source import routing_policy
 from handoff.route.handoff import describe_record
-from handoff.route.policy import Policy, default_policy
+from handoff.route.policy import Policy
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_.:#/+=-]{1,128}$")
 _RULE = re.compile(r"^[a-z0-9_:.-]{1,80}$")
@@ -155,7 +156,7 @@ def outcome_event(
     detail_type: str, document: dict[str, Any], *, policy: Policy | None = None, now: datetime | None = None
 ) -> CallOutcome:
     """The typed detail of one call outcome from the state document the Publish state received."""
-    policy = policy or default_policy()
+    policy = policy or routing_policy()
     now = now or datetime.now(UTC)
     state = PipelineState.model_validate(document)
     common = _common(state, policy, now)

@@ -94,9 +94,10 @@ class CallOutcome(EventDetail):
     call_id: Token
     occurred_at: datetime
     intent: RuleId | None = None
-    kind: Literal[
-        "revenue", "follow_up", "field_visit", "triage", "exception", "billing", "booking_change", "general"
-    ] | None = None
+    kind: (
+        Literal["revenue", "follow_up", "field_visit", "triage", "exception", "billing", "booking_change", "general"]
+        | None
+    ) = None
     owner: str | None = Field(default=None, max_length=80)
     """The owning team's name from the routing policy (its channels stay in the policy)."""
     urgency: Urgency | None = None

@@ -19,7 +19,8 @@ from handoff.events.contract import SOURCE, EventDetail
 from handoff.events.signals import lifecycle_signals
 from handoff.events.view import ViewStore, outcome_view
 from handoff.partners.bus import Publisher
-from handoff.route.policy import Policy, default_policy
+from handoff.policy_source import routing_policy
+from handoff.route.policy import Policy
 
 
 def entry(detail: EventDetail) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def publish_outcome(
     policy: Policy | None = None,
     now: datetime | None = None,
 ) -> Published:
-    policy = policy or default_policy()
+    policy = policy or routing_policy()
     now = now or datetime.now(UTC)
     event = outcome_event(detail_type, document, policy=policy, now=now)
     signals = lifecycle_signals(document, detail_type, policy=policy, now=now)

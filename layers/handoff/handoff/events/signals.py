@@ -38,8 +38,9 @@ from handoff.events.contract import (
 from handoff.events.mask import safe_label, safe_sku
 from handoff.match.normalise import is_empty
 from handoff.models import MatchStatus, PipelineState
+from handoff.policy_source import routing_policy
 from handoff.route.decide import gather_facts
-from handoff.route.policy import Policy, default_policy
+from handoff.route.policy import Policy
 
 FINAL_OUTCOMES = frozenset({CallHandedOff.detail_type, CallNothingToDo.detail_type, CallReviewRejected.detail_type})
 """Outcomes after which nothing about the call changes any more: the only ones that may carry a signal."""
@@ -212,7 +213,7 @@ def lifecycle_signals(
     now: datetime | None = None,
 ) -> list[LifecycleSignal]:
     """The signals one final outcome of a call produces (none, or one)."""
-    policy = policy or default_policy()
+    policy = policy or routing_policy()
     state = document if isinstance(document, PipelineState) else PipelineState.model_validate(document)
     if why_not(state, outcome, policy) is not None:
         return []
