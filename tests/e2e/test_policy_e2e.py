@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 from handoff_dev import ops
 from handoff_dev.cli import app
 from handoff_dev.demo import wait_settled
-from handoff_dev.policy_files import PARTNER_POLICY_FILE, ROUTING_POLICY_FILE
+from handoff_dev.policy_files import PARTNER_POLICY_FILE, ROUTING_POLICY_FILE, shipped_policy
 from handoff_dev.webhooks import post_signed
 
 pytestmark = pytest.mark.e2e
@@ -40,7 +41,7 @@ def _cli(stack: Any, *args: str) -> Any:
 
 
 def _bumped(text: str, version: str, old: str = "", new: str = "") -> str:
-    text = text.replace('version: "2025-06-12.1"', f'version: "{version}"', 1)
+    text = re.sub(r'(?m)^version: ".*"$', f'version: "{version}"', text, count=1)
     return text.replace(old, new, 1) if old else text
 
 
@@ -62,28 +63,28 @@ def test_a_threshold_edit_routes_the_next_call_differently_without_restart(
     stack, file = watched
     assert _post(stack, rekeyed(RESCHEDULE, "call_policy_before")) == 202
     before = _decision(stack, "call_policy_before")
-    assert before["mode"] == "act" and before["policy_version"] == "2025-06-12.1"
+    assert before["mode"] == "act" and before["policy_version"] == shipped_policy().version
 
     edited = _bumped(
-        file.read_text(encoding="utf-8"), "2025-06-12.2", "act_min_confidence: 0.85", "act_min_confidence: 1.0"
+        file.read_text(encoding="utf-8"), "2099-06-12.2", "act_min_confidence: 0.85", "act_min_confidence: 1.0"
     )
     file.write_text(edited, encoding="utf-8")
     deadline = time.monotonic() + 20
-    while stack.policies.versions.get("routing") != "2025-06-12.2" and time.monotonic() < deadline:
+    while stack.policies.versions.get("routing") != "2099-06-12.2" and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert stack.policies.versions["routing"] == "2025-06-12.2"
+    assert stack.policies.versions["routing"] == "2099-06-12.2"
     time.sleep(1.5)  # the functions' cache (PolicyCacheSeconds = 1 on the embedded stack)
 
     assert _post(stack, rekeyed(RESCHEDULE, "call_policy_after")) == 202
     after = _decision(stack, "call_policy_after")
     assert after["mode"] == "review"
-    assert after["policy_version"] == "2025-06-12.2"
+    assert after["policy_version"] == "2099-06-12.2"
     assert "match:below-threshold" in after["rules_fired"]
-    assert after["handoff"]["policy_version"] == "2025-06-12.2"
+    assert after["handoff"]["policy_version"] == "2099-06-12.2"
 
     shown = _cli(stack, "executions", "show", "call_policy_after", "--json")
     assert shown.exit_code == 0, shown.output
-    assert json.loads(shown.output)["policy_version"] == "2025-06-12.2"
+    assert json.loads(shown.output)["policy_version"] == "2099-06-12.2"
 
 
 def test_an_invalid_edit_is_reported_and_the_live_policy_stays(watched: tuple[Any, Path]) -> None:
@@ -106,7 +107,7 @@ def test_an_invalid_edit_is_reported_and_the_live_policy_stays(watched: tuple[An
 def test_push_of_a_valid_file_goes_live(watched: tuple[Any, Path], tmp_path: Path) -> None:
     stack, _ = watched
     candidate = tmp_path / "partners.yaml"
-    text = PARTNER_POLICY_FILE.read_text(encoding="utf-8").replace('version: "2025-06-20.1"', 'version: "2025-07-01.1"')
+    text = _bumped(PARTNER_POLICY_FILE.read_text(encoding="utf-8"), "2099-07-01.1")
     candidate.write_text(text.replace("urgency: low", "urgency: normal", 1), encoding="utf-8")
 
     diff = _cli(stack, "policy", "diff", str(candidate), "--json")
@@ -116,9 +117,9 @@ def test_push_of_a_valid_file_goes_live(watched: tuple[Any, Path], tmp_path: Pat
 
     pushed = _cli(stack, "policy", "push", str(candidate), "--poll-seconds", "0.05")
     assert pushed.exit_code == 0, pushed.output
-    assert "COMPLETE" in pushed.output and "2025-07-01.1 is live" in pushed.output
+    assert "COMPLETE" in pushed.output and "2099-07-01.1 is live" in pushed.output
     shown = json.loads(_cli(stack, "policy", "show", "--json").output)
-    assert {r["kind"]: r["policy_version"] for r in shown}["partners"] == "2025-07-01.1"
+    assert {r["kind"]: r["policy_version"] for r in shown}["partners"] == "2099-07-01.1"
 
 
 def test_push_of_an_invalid_file_is_refused_and_changes_nothing(watched: tuple[Any, Path], tmp_path: Path) -> None:

@@ -182,3 +182,23 @@ def test_the_functions_read_the_application_environment_and_profiles_the_templat
 def test_no_policy_file_is_packaged_in_the_layer() -> None:
     """A stale packaged copy would act on rules nobody deployed: functions read AppConfig or fall back to review."""
     assert not list((PROJECT_ROOT / "layers").rglob("*.yaml"))
+
+
+def test_the_policy_reference_is_generated_from_the_current_models() -> None:
+    from handoff_dev.policy_reference import REFERENCE_FILE, render
+
+    assert REFERENCE_FILE.read_text(encoding="utf-8") == render(), (
+        "docs/policy-reference.md is stale: run `python -m handoff_dev.policy_reference`"
+    )
+
+
+def test_the_reference_documents_every_key_of_every_policy_model() -> None:
+    from handoff.partners.reservation_events import PartnerPolicy
+    from handoff.route.policy import Policy
+    from handoff_dev.policy_reference import render
+
+    text = render()
+    for model in (Policy, PartnerPolicy):
+        for name in model.model_fields:
+            assert f"| `{name}` |" in text, name
+    assert "| `act_min_confidence` | float (>= 0.0, <= 1.0) | required |" in text

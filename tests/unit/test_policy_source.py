@@ -11,8 +11,9 @@ import yaml
 from handoff import policy_source
 from handoff.models import CallSummary, Mode, OutcomeKind, PipelineState
 from handoff.policy_source import PolicyUnavailable, partner_policy, review_without_policy, routing_policy
-from handoff_dev.policy_files import PARTNER_POLICY_FILE, ROUTING_POLICY_FILE
+from handoff_dev.policy_files import PARTNER_POLICY_FILE, ROUTING_POLICY_FILE, shipped_partner_policy, shipped_policy
 
+ROUTING_VERSION, PARTNER_VERSION = shipped_policy().version, shipped_partner_policy().version
 ROUTING_JSON = json.dumps(yaml.safe_load(ROUTING_POLICY_FILE.read_text(encoding="utf-8"))).encode()
 PARTNER_JSON = json.dumps(yaml.safe_load(PARTNER_POLICY_FILE.read_text(encoding="utf-8"))).encode()
 
@@ -47,8 +48,8 @@ def configured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 def test_the_live_policies_are_read_through_the_powertools_provider_with_the_template_ids(
     configured: dict[str, Any],
 ) -> None:
-    assert routing_policy().version == "2025-06-12.1"
-    assert partner_policy().version == "2025-06-20.1"
+    assert routing_policy().version == ROUTING_VERSION
+    assert partner_policy().version == PARTNER_VERSION
     assert configured["calls"] == [("routing", "test", "handoff-test", 60), ("partners", "test", "handoff-test", 60)]
 
 
@@ -102,7 +103,7 @@ def test_route_names_the_version_it_decided_with(configured: dict[str, Any]) -> 
 
     state = PipelineState(call=CallSummary(call_id="call_y", event="call.ended", analysis={"intent": "teleport"}))
     decision = route_step(state, state.model_dump(mode="json"))["decision"]
-    assert decision["policy_version"] == decision["handoff"]["policy_version"] == "2025-06-12.1"
+    assert decision["policy_version"] == decision["handoff"]["policy_version"] == ROUTING_VERSION
 
 
 def test_without_a_policy_notify_still_reaches_the_default_channel(configured: dict[str, Any]) -> None:

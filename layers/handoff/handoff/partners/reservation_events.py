@@ -60,7 +60,7 @@ class PartnerOutcome(Contract):
 # The policy file
 # ---------------------------------------------------------------------------
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class PartnerRoute(_Strict):

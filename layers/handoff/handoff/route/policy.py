@@ -56,7 +56,7 @@ IntentMode = Literal["act", "review", "notify", "none"]
 class PolicyModel(BaseModel):
     """Strict: an unknown key in the policy is a typo, and typos must fail loudly."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class OperationRef(PolicyModel):
