@@ -169,7 +169,7 @@ def test_the_functions_read_the_application_environment_and_profiles_the_templat
     profiles = {resources[k]["Properties"]["Name"] for k in ("RoutingPolicyProfile", "PartnerPolicyProfile")}
     assert resources["PolicyApplication"]["Properties"]["Name"] == {"Fn::Sub": "handoff-${Stage}"}
     assert resources["PolicyEnvironment"]["Properties"]["Name"] == {"Ref": "Stage"}
-    for name in ("RouteFunction", "NotifyFunction", "CustomerSyncFunction"):
+    for name in ("RouteFunction", "NotifyFunction", "CustomerSyncFunction", "ReviewFunction"):
         env = resources[name]["Properties"]["Environment"]["Variables"]
         assert env["HANDOFF_POLICY_APPLICATION"] == {"Fn::Sub": "handoff-${Stage}"}
         assert env["HANDOFF_POLICY_ENVIRONMENT"] == {"Ref": "Stage"}

@@ -178,10 +178,19 @@ def group_members(usergroup: str) -> frozenset[str]:
 
 
 def approvers_by_team() -> dict[str, tuple[str, list[str]]]:
-    """Owner team name -> (policy key, approvers), from the routing policy in force."""
-    from handoff.route.policy import default_policy
+    """Owner team name -> (policy key, approvers), from the live routing policy.
 
-    return {spec.team: (key, list(spec.approvers)) for key, spec in default_policy().owners.items()}
+    Without a readable policy nobody is an approver from Slack (the CLI and the IAM
+    route still decide): the safe answer when we cannot say who may approve.
+    """
+    from handoff.policy_source import PolicyUnavailable, record_unavailable, routing_policy
+
+    try:
+        policy = routing_policy()
+    except PolicyUnavailable as exc:
+        record_unavailable(exc)
+        return {}
+    return {spec.team: (key, list(spec.approvers)) for key, spec in policy.owners.items()}
 
 
 REPLY_TIMEOUT = (0.5, 1.0)
