@@ -31,7 +31,8 @@ LAMBDA_MB_PER_VCPU = 1769
 TEMPLATE_MEMORY_MB = 256
 TEMPLATE_ARCHITECTURE = "arm64"
 SECRETS_IN_TEMPLATE = 7  # WebhookSecret and one per partner (Planyo, Bookingmood, Plisio, Billit, OCR, Slack)
-ALARMS_IN_TEMPLATE = 6  # Dead letters, event delivery, Slack configuration, failed executions, API 5xx, sweep errors
+# Dead letters, event delivery, Slack configuration, failed executions, API 5xx, sweep errors, policy unavailable
+ALARMS_IN_TEMPLATE = 7
 
 
 @dataclass(frozen=True)
