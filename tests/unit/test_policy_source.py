@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from handoff import policy_source
-from handoff.models import CallSummary, Mode, OutcomeKind, PipelineState
+from handoff.models import CallEnvelope, CallSummary, Mode, OutcomeKind
 from handoff.policy_source import PolicyUnavailable, partner_policy, review_without_policy, routing_policy
 from handoff_dev.policy_files import PARTNER_POLICY_FILE, ROUTING_POLICY_FILE, shipped_partner_policy, shipped_policy
 
@@ -84,12 +84,11 @@ def test_unconfigured_means_unavailable(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_without_a_policy_route_sends_the_call_to_review_and_never_acts(configured: dict[str, Any]) -> None:
-    from handoff.steps import route_step
+    from handoff.route.service import run
 
     configured["routing"] = RuntimeError("AppConfig down")
-    state = PipelineState(call=CallSummary(call_id="call_x", event="call.ended", summary="Move my booking"))
-    document = route_step(state, state.model_dump(mode="json"))
-    decision = document["decision"]
+    state = CallEnvelope(call=CallSummary(call_id="call_x", event="call.ended", summary="Move my booking"))
+    decision = run(state).model_dump(mode="json")["decision"]
     assert decision["mode"] == Mode.REVIEW.value
     assert decision["actions"] == []
     assert decision["rules_fired"] == ["safe-default:policy-unavailable"]
@@ -99,10 +98,10 @@ def test_without_a_policy_route_sends_the_call_to_review_and_never_acts(configur
 
 
 def test_route_names_the_version_it_decided_with(configured: dict[str, Any]) -> None:
-    from handoff.steps import route_step
+    from handoff.route.service import run
 
-    state = PipelineState(call=CallSummary(call_id="call_y", event="call.ended", analysis={"intent": "teleport"}))
-    decision = route_step(state, state.model_dump(mode="json"))["decision"]
+    state = CallEnvelope(call=CallSummary(call_id="call_y", event="call.ended", analysis={"intent": "teleport"}))
+    decision = run(state).model_dump(mode="json")["decision"]
     assert decision["policy_version"] == decision["handoff"]["policy_version"] == ROUTING_VERSION
 
 
@@ -111,7 +110,7 @@ def test_without_a_policy_notify_still_reaches_the_default_channel(configured: d
     from handoff.notify.message import slack_message
 
     configured["routing"] = RuntimeError("AppConfig down")
-    state = PipelineState(call=CallSummary(call_id="call_z", event="call.ended"))
+    state = CallEnvelope(call=CallSummary(call_id="call_z", event="call.ended"))
     for outcome in (OutcomeKind.FAILED, OutcomeKind.ESCALATED):
         notice = notice_for(outcome, state.model_dump(mode="json"))
         assert slack_message(notice).channel == "#fallback"

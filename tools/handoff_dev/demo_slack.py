@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from handoff.route.policy import default_policy
 from handoff.slack_interactions import ACTION_APPROVE
+from handoff_dev.policy_files import shipped_policy
 
 REVIEW_BLOCK = "handoff_review"
 
@@ -30,7 +30,7 @@ def _approver_for(channel: str) -> str | None:
     """The first Slack user the policy lets decide for the team that owns ``channel`` (a group's first member)."""
     from handoff_dev.sandboxes.slack import USERGROUPS
 
-    for spec in default_policy().owners.values():
+    for spec in shipped_policy().owners.values():
         if spec.slack_channel == channel:
             users = [u for a in spec.approvers for u in (USERGROUPS.get(a, ()) if a.startswith("S") else (a,))]
             return users[0] if users else None
