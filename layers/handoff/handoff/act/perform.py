@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from pydantic import ValidationError
 
 from handoff.act.operations import CALLS_PER_OPERATION, OPERATIONS, ActionInput, Performed
+from handoff.act.params import retarget, spec_for, validate_params
 from handoff.connectors.errors import AuthError, ConnectorError, RejectedInputError, RetryableError
 from handoff.connectors.http import RETRY_AFTER_CAP_SECONDS, HttpClient, RetryPolicy
 from handoff.idempotency import once
@@ -37,9 +38,10 @@ IDEMPOTENCY_KEY_PREFIX = "handoff.act.v1"
 IDEMPOTENCY_WINDOW_SECONDS = 30 * 24 * 3600  # longer than the dead-letter queue keeps a call (14 days)
 
 _POLICY = RetryPolicy()
-CALL_WORST_SECONDS = _POLICY.attempts * (HttpClient.connect_timeout + HttpClient.read_timeout) + (
-    _POLICY.attempts - 1
-) * RETRY_AFTER_CAP_SECONDS
+CALL_WORST_SECONDS = (
+    _POLICY.attempts * (HttpClient.connect_timeout + HttpClient.read_timeout)
+    + (_POLICY.attempts - 1) * RETRY_AFTER_CAP_SECONDS
+)
 """One partner call at its worst: every attempt times out (connect + read), waits between capped at Retry-After's."""
 DEFAULT_CALLS_PER_OPERATION = 3
 BUDGET_MARGIN_SECONDS = 5.0
@@ -116,11 +118,7 @@ def apply_review(actions: list[Action], review: ReviewOutcome | None) -> tuple[l
             dropped.append(action.key)
             continue
         if review.record_id and action.target:
-            params = dict(action.params)
-            for key in ("reservation_id", "booking_id", "record_id", "invoice_id"):
-                if key in params:
-                    params[key] = review.record_id
-            action = action.model_copy(update={"target": review.record_id, "params": params})
+            action = retarget(action, review.record_id, validate=False)
         kept.append(action)
     return kept, dropped
 
@@ -186,6 +184,8 @@ def perform_all(
             connector = connector_for(action.tool)
             if connector is None:
                 raise AuthError(str(action.tool), "tool is not configured in the partner secret")
+            if spec_for(action.tool, action.operation) is not None:
+                validate_params(action)  # a missing or malformed param fails here, before the partner is called
             left = _seconds_left(ledger.lambda_context)
             if left is not None and left < worst_case_seconds(action, connector) + BUDGET_MARGIN_SECONDS:
                 # Not started, so nothing half-done: the state machine's Retry runs act again with a fresh

@@ -29,19 +29,11 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaValue
 
+from handoff.act.params import OPERATION_PARAMS
 from handoff.models import MatchStatus, RecordKind, Tool, Urgency
 
 OPERATIONS: dict[Tool, frozenset[str]] = {
-    Tool.PLANYO: frozenset(
-        {"add_user", "modify_reservation", "set_reservation_status", "add_reservation_note", "get_coupon_list"}
-    ),
-    Tool.BOOKINGMOOD: frozenset(
-        {"update_contact_booking", "change_booking_status", "add_booking_note", "create_booking_widget"}
-    ),
-    Tool.PLISIO: frozenset({"get_invoice", "create_invoice"}),
-    Tool.BILLIT: frozenset({"create_customer"}),
-    Tool.OCRWEBSERVICE: frozenset({"get_account_information"}),
-    Tool.SLACK: frozenset({"post_message"}),
+    tool: frozenset(op for (t, op) in OPERATION_PARAMS if t is tool) for tool in Tool
 }
 """The operations act knows how to perform, per tool: a policy may only name these."""
 
@@ -355,6 +347,26 @@ def _clean_loc(loc: tuple[Any, ...]) -> Loc:
     return tuple(p for p in loc if isinstance(p, int) or not str(p).startswith(("function-", "[")))
 
 
+def _missing_params(name: str, rule: IntentRule) -> Iterator[tuple[Loc, str]]:
+    """Operations whose required parameters the intent does not make the call establish (``act.params``)."""
+    required = [set(r.split("|")) for r in rule.requires]
+    for section, refs in (("operations", rule.operations), ("new_caller_operations", rule.new_caller_operations)):
+        for index, ref in enumerate(refs):
+            spec = OPERATION_PARAMS[(ref.tool, ref.operation)]
+            for param, keys in spec.from_analysis.items():
+                if not any(alternatives <= set(keys) for alternatives in required):
+                    yield (
+                        ("intents", name, section, index),
+                        f"{ref} needs {param}: add requires: [{'|'.join(keys)}] (or a subset) to intent {name!r}",
+                    )
+            for detail in spec.from_caller:
+                if section == "operations" or detail not in rule.new_caller_requires:
+                    yield (
+                        ("intents", name, section, index),
+                        f"{ref} needs the caller's {detail}: list it in new_caller_requires (new callers only)",
+                    )
+
+
 def _cross_references(policy: Policy) -> Iterator[tuple[Loc, str]]:
     """References between sections: owners, categories and flags that must exist; aliases that must be unique."""
     owners = set(policy.owners)
@@ -383,6 +395,7 @@ def _cross_references(policy: Policy) -> Iterator[tuple[Loc, str]]:
         for index, requirement in enumerate(rule.new_caller_requires):
             if requirement not in ("name", "email", "phone"):
                 yield ("intents", name, "new_caller_requires", index), "must be name, email or phone"
+        yield from _missing_params(name, rule)
     for index, rule_item in enumerate(policy.rules):
         if rule_item.owner and rule_item.owner not in owners:
             yield ("rules", index, "owner"), f"unknown owner {rule_item.owner!r}"
