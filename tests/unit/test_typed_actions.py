@@ -12,9 +12,9 @@ from handoff.route.policy import PolicyError, parse_policy
 
 
 def _policy_text() -> str:
-    from importlib import resources
+    from handoff_dev.policy_files import ROUTING_POLICY_FILE
 
-    return (resources.files("handoff.route") / "policy.yaml").read_text()
+    return ROUTING_POLICY_FILE.read_text(encoding="utf-8")
 
 
 def _action(**params: object) -> Action:
