@@ -212,12 +212,21 @@ def _wait_settled(
         except sfn.exceptions.ExecutionDoesNotExist:
             stuck.append(f"{call_id}: no execution started")
     failed_rate_limit = [
-        cid
+        f"{cid}: {_failure(view)}"
         for cid, view in views.items()
         if view.status == "FAILED" or view.outcome == "dead-lettered"
         if any(m in json.dumps(view.output or view.last_input or {}) for m in RATE_LIMIT_MARKERS)
     ]
     return stuck, Counter(view.outcome for view in views.values()), failed_rate_limit
+
+
+def _failure(view: ops.ExecutionView) -> str:
+    """The state that failed and its error, e.g. ``Match: RetryableError: rate limited (429) on …``."""
+    failed = [step for step in view.steps if step.error]
+    if not failed:
+        return "failed (no state error in the history)"
+    step = failed[-1]
+    return f"{step.name} after {step.attempts} attempts: {step.error}: {(step.cause or '')[:160]}"
 
 
 def _wait_notifications(stack: EmbeddedStack, deadline: float) -> bool:
@@ -288,7 +297,7 @@ def figures(result: BurstRun) -> dict[str, Any]:
     if result.dead_lettered_rate_limit or result.failed_rate_limit:
         misses.append(
             f"{result.dead_lettered_rate_limit} notifications dead-lettered and "
-            f"{len(result.failed_rate_limit)} executions failed because of a rate limit"
+            f"{len(result.failed_rate_limit)} executions failed because of a rate limit: {result.failed_rate_limit[:3]}"
         )
     if ratio is not None and ratio > TARGET_SETTLE_RATIO:
         busy = result.cpu_seconds / result.settle_seconds if result.settle_seconds else 0.0
