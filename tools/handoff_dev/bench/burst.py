@@ -221,11 +221,11 @@ def _wait_settled(
 
 
 def _failure(view: ops.ExecutionView) -> str:
-    """The state that failed and its error, e.g. ``Match: RetryableError: rate limited (429) on …``."""
+    """The first state that failed and its error, e.g. ``Match after 4 attempts: RetryableError: …``."""
     failed = [step for step in view.steps if step.error]
     if not failed:
         return "failed (no state error in the history)"
-    step = failed[-1]
+    step = failed[0]  # the first error is the cause; later ones are the failure path
     return f"{step.name} after {step.attempts} attempts: {step.error}: {(step.cause or '')[:160]}"
 
 
