@@ -23,6 +23,13 @@ def stack() -> Iterator[Any]:
     """The embedded stack (real template on moto, sandboxes on loopback) with a previous secret in rotation."""
     from handoff_dev.embedded.stack import EmbeddedStack, StackOptions
 
-    options = StackOptions(port=0, aws_port=0, previous_webhook_secret=PREVIOUS_SECRET, schedules=False)
+    options = StackOptions(
+        port=0,
+        aws_port=0,
+        previous_webhook_secret=PREVIOUS_SECRET,
+        schedules=False,
+        parameter_overrides={"AnalysisGraceSeconds": "0"},
+        prefork=True,
+    )
     with EmbeddedStack(options) as running:
         yield running

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,31 @@ pytestmark = pytest.mark.stress
 
 class Crash(RuntimeError):  # noqa: N818 - reads as what happened
     """The Lambda dies (timeout, OOM, a lost connection) right there."""
+
+
+CRASH_HOOK = """
+from pathlib import Path
+
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
+MARKER = Path({marker!r})
+_original = BasePersistenceLayer.save_success
+
+
+def _save_success_once(self, data, result):
+    if not MARKER.exists():
+        MARKER.write_text("crashed")
+        raise RuntimeError("act died after the partner write, before recording it")
+    _original(self, data, result)
+
+
+BasePersistenceLayer.save_success = _save_success_once
+
+import handoff.act.perform as _perform
+
+_perform.worst_case_seconds = lambda action, connector=None: 0.0
+_perform.BUDGET_MARGIN_SECONDS = 0.0
+"""
 
 
 class CrashingStarter:
@@ -91,28 +117,23 @@ def test_a_redelivery_racing_the_sweep_still_starts_one_execution(stack: Any) ->
 
 
 def test_a_crash_between_a_partner_write_and_its_idempotency_record_doubles_nothing(
-    stack: Any, monkeypatch: pytest.MonkeyPatch
+    stack: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
-
     from handoff_dev.ops_dlq import DeadLetterQueue, Redriver
 
     act = stack.registry.by_logical_id("ActFunction")
     monkeypatch.setattr(act, "timeout", 3)  # the crashed attempt's claim expires with its (short) invocation
     # A 3 s invocation is below any action's worst case: act's budget would rightly start nothing, so this test
-    # of the crash window (not of the budget, see tests/integration/test_act_budget.py) takes the budget away.
-    monkeypatch.setattr("handoff.act.perform.worst_case_seconds", lambda action, connector=None: 0.0)
-    monkeypatch.setattr("handoff.act.perform.BUDGET_MARGIN_SECONDS", 0.0)
-    original = BasePersistenceLayer.save_success
-    crashed = threading.Event()
-
-    def save_success_once(self: Any, data: dict[str, Any], result: dict[str, Any]) -> None:
-        if not crashed.is_set():
-            crashed.set()
-            raise Crash("act died after the partner write, before recording it")
-        original(self, data, result)
-
-    monkeypatch.setattr(BasePersistenceLayer, "save_success", save_success_once)
+    # of the crash window (not of the budget, see tests/integration/test_act_budget.py) takes the budget away,
+    # in act's own environments like the crash itself (the hook below).
+    # The act function runs in its own environments: the crash is injected there, before its handler loads.
+    marker = tmp_path / "crashed"
+    hook = tmp_path / "crash_after_partner_write.py"
+    hook.write_text(CRASH_HOOK.format(marker=str(marker)), encoding="utf-8")
+    monkeypatch.setattr(act, "preload", [str(hook)])
+    pool = stack.registry.pool("ActFunction")
+    pool.recycle()
+    request.addfinalizer(pool.recycle)  # later tests get environments without the hook
     billit = stack.sandboxes["billit"]
     creates_before = billit.effects["create_party"]
 
@@ -126,7 +147,7 @@ def test_a_crash_between_a_partner_write_and_its_idempotency_record_doubles_noth
         post(stack, body_for(BUYING, "crash_partner", fresh_customer), stack.options.webhook_secret).status_code == 202
     )
     first = wait_settled(stack, ["crash_partner"], 90)["crash_partner"]
-    assert crashed.is_set() and first is not None
+    assert marker.exists() and first is not None
     assert billit.effects["create_party"] == creates_before + 1  # the write happened before the crash
     if first.status == "FAILED":
         time.sleep(act.timeout + 1)  # the in-progress claim of the dead attempt expires

@@ -78,7 +78,15 @@ def _with_pii(call_id: str, n: int) -> Any:
 
 @pytest.fixture(scope="module")
 def leaky() -> Iterator[EmbeddedStack]:
-    options = StackOptions(port=0, aws_port=0, webhook_secret=WEBHOOK_SECRET, log_level="DEBUG", schedules=False)
+    options = StackOptions(
+        port=0,
+        aws_port=0,
+        webhook_secret=WEBHOOK_SECRET,
+        log_level="DEBUG",
+        schedules=False,
+        parameter_overrides={"AnalysisGraceSeconds": "0"},
+        prefork=True,
+    )
     with EmbeddedStack(options) as stack:
         yield stack
 

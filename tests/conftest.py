@@ -45,10 +45,24 @@ def rekeyed(samples: dict[str, bytes]) -> Callable[[str, str], bytes]:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[object]:
-    """The embedded stack (real template on moto, sandboxes on loopback), one per test module."""
+    """The embedded stack (real template on moto, sandboxes on loopback), one per test module.
+
+    moto keeps one set of backends per process, so two stacks cannot run side by
+    side: a module's stack starts after the previous one stopped. Each function's
+    environments start on first use and stay warm for the module's later tests.
+    The analysis grace period is overridden to 0 so calls without analysis do not
+    wait the template's 30 s; a test of the real wait starts its own stack.
+    """
     from handoff_dev.embedded.stack import EmbeddedStack, StackOptions
 
-    options = StackOptions(port=0, aws_port=0, previous_webhook_secret="whsec_previous_dev_secret", schedules=False)
+    options = StackOptions(
+        port=0,
+        aws_port=0,
+        previous_webhook_secret="whsec_previous_dev_secret",
+        schedules=False,
+        parameter_overrides={"AnalysisGraceSeconds": "0"},
+        prefork=True,
+    )
     with EmbeddedStack(options) as running:
         yield running
 

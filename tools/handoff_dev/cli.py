@@ -87,6 +87,31 @@ EndpointOption = Annotated[
 ProfileOption = Annotated[str | None, typer.Option("--profile", help="AWS profile for a real deployment.")]
 RegionOption = Annotated[str | None, typer.Option("--region", help="AWS region.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+GraceOption = Annotated[
+    int | None,
+    typer.Option(
+        "--analysis-grace-seconds",
+        min=0,
+        help="Override the template's AnalysisGraceSeconds (how long a call without analysis waits; 0 allowed).",
+    ),
+]
+ParameterOption = Annotated[
+    list[str] | None,
+    typer.Option("--parameter", help="Override a template parameter, Key=Value (repeatable)."),
+]
+
+
+def template_overrides(parameters: list[str] | None, analysis_grace_seconds: int | None) -> dict[str, str]:
+    """Template parameter overrides from the command line; the template's defaults hold otherwise."""
+    overrides: dict[str, str] = {}
+    for item in parameters or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected Key=Value, got {item!r}", param_hint="--parameter")
+        overrides[key.strip()] = value
+    if analysis_grace_seconds is not None:
+        overrides["AnalysisGraceSeconds"] = str(analysis_grace_seconds)
+    return overrides
 
 
 STOP_GRACE_SECONDS = 3.0  # then a hard exit: well inside the promised 5 s on a busy machine
@@ -155,6 +180,8 @@ def dev(
             "--partner-policy", help="Partner policy to deploy and watch (default policy/partners.yaml).", exists=True
         ),
     ] = None,
+    analysis_grace_seconds: GraceOption = None,
+    parameter: ParameterOption = None,
 ) -> None:
     """Run the embedded stack until Ctrl-C: HTTP API, AWS endpoint and partner sandboxes on loopback."""
     if ctx.invoked_subcommand is not None:
@@ -171,6 +198,8 @@ def dev(
         policy_file=policy,
         partner_policy_file=partner_policy,
         watch_policies=True,
+        parameter_overrides=template_overrides(parameter, analysis_grace_seconds),
+        announce=lambda line: console.print(line, markup=False, highlight=False),
     )
     if partner_config is not None:
         load_partner_config(partner_config)  # a missing or malformed file is one line, before anything starts
@@ -184,7 +213,7 @@ def dev(
             dev_banner(
                 api_url=stack.api_url,
                 aws_endpoint=stack.aws_endpoint,
-                webhook_secret_name=stack.physical("WebhookSecret"),
+                webhook_secret_name=stack.secret_name("WebhookSecret"),
                 planyo_callback=planyo,
                 sandboxes={name: sandbox.base_url for name, sandbox in stack.sandboxes.items()},
                 dev_secret=DEV_WEBHOOK_SECRET if options.webhook_secret == DEV_WEBHOOK_SECRET else "",
@@ -278,13 +307,16 @@ def dev_effects(
 
 
 @app.command()
-def demo() -> None:
+def demo(analysis_grace_seconds: GraceOption = None, parameter: ParameterOption = None) -> None:
     """Start the embedded stack, post every sample DialNexa call, show where each one went."""
     from handoff_dev.demo import run_demo
     from handoff_dev.embedded.stack import DEV_WEBHOOK_SECRET, StackOptions
 
     options = StackOptions(
-        port=0, aws_port=0, webhook_secret=os.environ.get("HANDOFF_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET)
+        port=0,
+        aws_port=0,
+        webhook_secret=os.environ.get("HANDOFF_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
+        parameter_overrides=template_overrides(parameter, analysis_grace_seconds),
     )
     raise typer.Exit(run_demo(console, options))
 

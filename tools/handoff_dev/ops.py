@@ -49,6 +49,8 @@ class StateStep:
     name: str
     entered: datetime
     exited: datetime | None = None
+    # A callback task (.waitForTaskToken) has sent its request: for RequestReview, the review is recorded.
+    submitted: bool = False
     error: str | None = None
     cause: str | None = None
     attempts: int = 0
@@ -94,7 +96,14 @@ class ExecutionView:
 
     @property
     def waiting_for_review(self) -> bool:
-        return self.status == "RUNNING" and self.current_state == WAITING_STATE
+        """Waiting in RequestReview after its function recorded the review (TaskSubmitted), not merely entered."""
+        open_steps = [s for s in self.steps if s.exited is None]
+        return (
+            self.status == "RUNNING"
+            and bool(open_steps)
+            and open_steps[-1].name == WAITING_STATE
+            and open_steps[-1].submitted
+        )
 
     @property
     def settled(self) -> bool:
@@ -168,6 +177,8 @@ def describe(sfn: Any, execution_arn: str) -> ExecutionView:
         if kind.endswith("StateEntered"):
             details = event["stateEnteredEventDetails"]
             steps.append(StateStep(details["name"], event["timestamp"], input=details.get("input")))
+        elif kind == "TaskSubmitted" and steps:
+            steps[-1].submitted = True
         elif kind.endswith("StateExited") and steps:
             details = event["stateExitedEventDetails"]
             for step in reversed(steps):

@@ -29,7 +29,8 @@ FUNCTION_DIRS = {
 
 
 def capture() -> dict[str, Any]:
-    with EmbeddedStack(StackOptions(port=0, aws_port=0, schedules=False)) as stack:
+    options = StackOptions(port=0, aws_port=0, schedules=False, parameter_overrides={"AnalysisGraceSeconds": "0"})
+    with EmbeddedStack(options) as stack:
         post_signed(f"{stack.api_url}/webhooks/dialnexa", SAMPLE.read_bytes(), stack.options.webhook_secret)
         webhook_event = stack.registry.last_events["IngestFunction"]
         wait_settled(stack, ["call_7Hq2mXk9RtB4"], timeout=60)

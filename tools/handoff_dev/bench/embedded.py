@@ -5,8 +5,9 @@ id) are posted through the embedded stack's HTTP API by a few concurrent
 senders; the run ends when every execution is terminal or waiting for review.
 While it runs, every AWS request any code makes (the functions, Powertools, the
 Step Functions interpreter's service integrations) is counted per service and
-operation by one hook on botocore's ``BaseClient._make_api_call``; the harness's
-own polling is excluded. State transitions are counted from each execution's
+operation where it reaches the stack's AWS endpoint (the functions run in their
+own processes); the harness's own polling, signed with its administrator key, is
+excluded. State transitions are counted from each execution's
 history, retries included.
 """
 
@@ -18,7 +19,7 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from botocore.client import BaseClient
 
 from handoff.ingest.envelope import CallEvent, parse_webhook
 from handoff_dev import ops
@@ -40,42 +40,42 @@ READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
 
 # --------------------------------------------------------------------------- counting AWS requests
 class AwsRequestCounter:
-    """Counts (service, operation) for every botocore call while enabled, except the harness's."""
+    """Counts (service, operation) of every request that reaches the embedded stack, except the harness's.
+
+    Functions run in their own processes, so the count is taken where every
+    request arrives: the stack's AWS endpoint. Requests signed with the
+    harness's (administrator) key are the benchmark's own polling and are left
+    out; the functions' and the Step Functions interpreter's (their roles') count.
+    """
+
+    SERVICE_NAMES = {"states": "stepfunctions"}
 
     def __init__(self) -> None:
         self.counts: Counter[tuple[str, str]] = Counter()
         self.enabled = False
-        self._local = threading.local()
+        self.harness_key = ""
         self._lock = threading.Lock()
-        self._original: Callable[..., Any] | None = None
+
+    def _observed(self, service: str, operation: str, access_key: str) -> None:
+        if not self.enabled or access_key == self.harness_key:
+            return
+        with self._lock:
+            self.counts[(self.SERVICE_NAMES.get(service, service), operation)] += 1
 
     def install(self) -> None:
-        original = BaseClient._make_api_call  # type: ignore[attr-defined]
-        self._original = original
-        counter = self
+        from handoff_dev.embedded import iam
 
-        def counted(client: BaseClient, operation_name: str, api_params: Any) -> Any:
-            if counter.enabled and not getattr(counter._local, "harness", False):
-                service = client.meta.service_model.service_name
-                with counter._lock:
-                    counter.counts[(service, operation_name)] += 1
-            return original(client, operation_name, api_params)
-
-        BaseClient._make_api_call = counted  # type: ignore[attr-defined]
+        iam.observe(self._observed)
 
     def uninstall(self) -> None:
-        if self._original is not None:
-            BaseClient._make_api_call = self._original  # type: ignore[attr-defined]
-            self._original = None
+        from handoff_dev.embedded import iam
+
+        iam.unobserve(self._observed)
 
     @contextmanager
     def harness(self) -> Iterator[None]:
-        """Calls made inside are the benchmark's own (polling), not the product's."""
-        self._local.harness = True
-        try:
-            yield
-        finally:
-            self._local.harness = False
+        """Kept for callers: the harness's requests are told apart by their key."""
+        yield
 
     def total(self, service: str, operations: set[str] | None = None) -> int:
         return sum(n for (s, op), n in self.counts.items() if s == service and (operations is None or op in operations))
@@ -150,10 +150,11 @@ class ThroughputRun:
     wall_seconds: float
     executions: list[ExecutionFacts]
     requests: Counter[tuple[str, str]]
-    invocations: dict[str, list[tuple[float, float]]]  # function -> [(thread CPU ms, wall ms)]
+    invocations: dict[str, list[tuple[float, float]]]  # function -> [(handler CPU ms, wall ms)]
     call_record_kb: float
     unsettled: dict[str, str] = field(default_factory=dict)
     """Calls that did not settle, each with why (HTTP status, record state, the state it stopped in)."""
+    cold_starts: dict[str, list[float]] = field(default_factory=dict)  # function -> [init ms]
 
     @property
     def degraded(self) -> bool:
@@ -247,7 +248,16 @@ def run(calls: int = 200, senders: int = 8, timeout: float = 120.0, fault_rate: 
     counter = AwsRequestCounter()
     counter.install()
     try:
-        with EmbeddedStack(StackOptions(port=0, aws_port=0, schedules=False, log_level="ERROR")) as stack:
+        with EmbeddedStack(
+            StackOptions(
+                port=0,
+                aws_port=0,
+                schedules=False,
+                log_level="ERROR",
+                # Throughput is work per second; the grace period is a deliberate wait for analysis.
+                parameter_overrides={"AnalysisGraceSeconds": "0"},
+            )
+        ) as stack:
             if fault_rate:
                 from handoff_dev.sandboxes.base import FaultPlan
 
@@ -266,7 +276,8 @@ def run(calls: int = 200, senders: int = 8, timeout: float = 120.0, fault_rate: 
                 status, _, ack = post_signed(url, item[1], secret, session=session)
                 return status, ack
 
-            timings = _time_invocations(stack)
+            counter.harness_key = stack.harness_credentials["AWS_ACCESS_KEY_ID"]
+            first_invocation = len(stack.registry.invocations)
             counter.enabled = True
             started = time.perf_counter()
             with ThreadPoolExecutor(max_workers=senders) as pool:
@@ -288,7 +299,7 @@ def run(calls: int = 200, senders: int = 8, timeout: float = 120.0, fault_rate: 
                     transitions, retries = transitions_of(sfn, arn)
                     facts.append(ExecutionFacts(call_id, view.status, view.outcome, transitions, retries))
                 record_kb = _mean_call_record_kb(stack, [c for c, _ in bodies])
-            invocations = dict(timings)
+            invocations = _invocation_timings(stack, first_invocation)
             return ThroughputRun(
                 calls=calls,
                 senders=senders,
@@ -300,31 +311,30 @@ def run(calls: int = 200, senders: int = 8, timeout: float = 120.0, fault_rate: 
                 invocations=invocations,
                 call_record_kb=record_kb,
                 unsettled=unsettled,
+                cold_starts=_cold_starts(stack),
             )
     finally:
         counter.uninstall()
 
 
-def _time_invocations(stack: EmbeddedStack) -> dict[str, list[tuple[float, float]]]:
-    """Wrap the stack's function registry: thread CPU and wall ms of every handler call, by function."""
+def _invocation_timings(stack: EmbeddedStack, first: int) -> dict[str, list[tuple[float, float]]]:
+    """(handler CPU ms, handler wall ms) of every invocation since ``first``, by function.
+
+    The CPU time is measured inside the function's environment (its process), so
+    the stack's own threads do not count; cold starts are reported separately.
+    """
     timings: dict[str, list[tuple[float, float]]] = {}
-    lock = threading.Lock()
-    registry = stack.registry
-    original = registry.invoke
-
-    def timed(name: str, event: Any) -> tuple[Any, str | None]:
-        cpu0, wall0 = time.thread_time(), time.perf_counter()
-        try:
-            return original(name, event)
-        finally:
-            cpu, wall = (time.thread_time() - cpu0) * 1000, (time.perf_counter() - wall0) * 1000
-            function = registry.functions.get(name) or registry.functions.get(name.rsplit(":", 1)[-1])
-            key = function.logical_id if function else name
-            with lock:
-                timings.setdefault(key, []).append((cpu, wall))
-
-    registry.invoke = timed  # type: ignore[method-assign]
+    for invocation in stack.registry.invocations[first:]:
+        timings.setdefault(invocation.function, []).append((invocation.cpu_ms, invocation.duration_ms))
     return timings
+
+
+def _cold_starts(stack: EmbeddedStack) -> dict[str, list[float]]:
+    """Init duration of every execution environment the run started, by function."""
+    starts: dict[str, list[float]] = {}
+    for cold in stack.registry.cold_starts:
+        starts.setdefault(cold.function, []).append(round(cold.init_ms, 1))
+    return starts
 
 
 def _mean_call_record_kb(stack: EmbeddedStack, call_ids: list[str]) -> float:

@@ -117,11 +117,17 @@ def run(quick: bool = False) -> dict[str, Any]:
         calls=clean.calls,
         senders=clean.senders,
         wall_seconds=round(clean.wall_seconds, 1),
-        measured="first POST to the last execution terminal or waiting for review, embedded stack, one process",
+        measured="first POST to the last execution terminal or waiting for review, embedded stack, "
+        "each function in its own execution environments (processes)",
         http_statuses=dict(clean.statuses),
         unsettled=clean.unsettled,
         outcomes=_outcomes(clean),
     )
+    # Cold starts of the embedded run's environments (init: importing the handler in a fresh interpreter).
+    results["embedded_cold_starts_ms"] = {
+        function: {"count": len(starts), "median_ms": round(statistics.median(starts), 1)}
+        for function, starts in sorted(clean.cold_starts.items())
+    }
     results["ack_p50_ms"] = _figure(clean.percentile(50), "ms", calls=clean.calls)
     results["ack_p99_ms"] = _figure(
         clean.percentile(99), "ms", calls=clean.calls, target=TARGETS["ack_p99_ms"], max_ms=round(max(clean.ack_ms), 1)

@@ -21,8 +21,11 @@ from typing import Any
 from aws_lambda_powertools.utilities import parameters
 
 from handoff.connectors.errors import AuthError
+from handoff.redact import register_secret
 
 CACHE_SECONDS = 300
+# A field whose name contains one of these holds a credential (api_key, token, signing_secret, password, hash_key).
+CREDENTIAL_FIELDS = ("key", "token", "secret", "password", "hash")
 
 
 def partner_secret_name() -> str | None:
@@ -55,9 +58,9 @@ def load_partner_config(tool: str, *, force_fetch: bool = False) -> dict[str, An
         raise AuthError(tool, f"cannot read partner secret {name!r}: {type(exc).__name__}") from None
     if not isinstance(value, dict):
         raise AuthError(tool, f"partner secret {name!r} is not a JSON object")
+    register_credentials(value)
     block = value.get(tool)
     return block if isinstance(block, dict) else None
-
 
 
 def _own_secret(tool: str, name: str | None, force_fetch: bool) -> dict[str, Any] | None:
@@ -70,4 +73,20 @@ def _own_secret(tool: str, name: str | None, force_fetch: bool) -> dict[str, Any
         raise AuthError(tool, f"cannot read the {tool} secret: {type(exc).__name__}") from None
     if not isinstance(value, dict):
         raise AuthError(tool, f"the {tool} secret is not a JSON object")
+    register_credentials({tool: value})
     return value or None
+
+
+def register_credentials(config: dict[str, Any]) -> None:
+    """Mask every partner credential in this environment's logs and messages.
+
+    Each function runs in its own environment (process): a secret registered in
+    one is unknown to the others, so each function registers the credentials of
+    every partner secret it reads itself.
+    """
+    for block in config.values():
+        if not isinstance(block, dict):
+            continue
+        for field, item in block.items():
+            if isinstance(item, str) and any(part in field.lower() for part in CREDENTIAL_FIELDS):
+                register_secret(item)
