@@ -52,7 +52,13 @@ def probe_stack(request: pytest.FixtureRequest) -> Iterator[EmbeddedStack]:
     """Environments as handoff dev starts them (a fresh interpreter each) and as the test suite does (forked)."""
     announced: list[str] = []
     options = StackOptions(
-        port=0, aws_port=0, sandboxes=False, schedules=False, log_level="INFO", prefork=request.param
+        port=0,
+        aws_port=0,
+        sandboxes=False,
+        schedules=False,
+        log_level="INFO",
+        prefork=request.param,
+        publish_policies=False,
     )
     options.announce = announced.append
     with EmbeddedStack(options, template_path=FIXTURE) as stack:
