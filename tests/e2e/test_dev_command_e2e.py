@@ -21,14 +21,19 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_dev_prints_its_addresses_serves_effects_and_stops_on_sigterm() -> None:
-    process = subprocess.Popen(
+def _start_dev() -> subprocess.Popen[str]:
+    """``handoff dev`` on free ports, in its own process, as a user starts it."""
+    return subprocess.Popen(
         [sys.executable, "-m", "handoff_dev.cli", "dev", "--port", "0", "--aws-port", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def test_dev_prints_its_addresses_serves_effects_and_stops_on_sigterm() -> None:
+    process = _start_dev()
     try:
         assert process.stdout is not None
         banner = ""
@@ -59,13 +64,7 @@ def test_dev_prints_its_addresses_serves_effects_and_stops_on_sigterm() -> None:
 
 @pytest.mark.timed
 def test_dev_stops_within_5_seconds_of_sigterm() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "handoff_dev.cli", "dev", "--port", "0", "--aws-port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = _start_dev()
     try:
         assert process.stdout is not None
         while "handoff dev effects" not in (line := process.stdout.readline()):

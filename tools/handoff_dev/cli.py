@@ -17,6 +17,7 @@ from rich.table import Table
 
 from handoff_dev import ops
 from handoff_dev.cli_errors import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_UNREACHABLE, CliError, HandoffGroup
+from handoff_dev.cli_options import EndpointOption, JsonOption, ProfileOption, RegionOption
 from handoff_dev.partners import load_partner_config
 from handoff_dev.tables import keep_whole
 
@@ -78,15 +79,6 @@ def root(
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
-EndpointOption = Annotated[
-    str | None,
-    typer.Option(
-        "--endpoint-url", help="AWS endpoint (the embedded stack's --aws-port).", envvar="HANDOFF_ENDPOINT_URL"
-    ),
-]
-ProfileOption = Annotated[str | None, typer.Option("--profile", help="AWS profile for a real deployment.")]
-RegionOption = Annotated[str | None, typer.Option("--region", help="AWS region.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 GraceOption = Annotated[
     int | None,
     typer.Option(

@@ -29,6 +29,7 @@ from handoff.review.store import BadPageToken, ReviewStore
 from handoff.store import DynamoCallStore
 from handoff_dev import ops, ops_dlq, ops_notifications, ops_replay, ops_review
 from handoff_dev.cli_errors import EXIT_CONFLICT, CliError, Failure, report
+from handoff_dev.cli_options import EndpointOption, JsonOption, ProfileOption, RegionOption, StackOption
 from handoff_dev.tables import keep_whole
 
 console = Console()
@@ -37,16 +38,6 @@ err_console = Console(stderr=True)
 review_app = typer.Typer(help="Calls waiting for a human: list, show, approve, reject.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Calls on the dead-letter queue: list, show, redrive.", no_args_is_help=True)
 
-EndpointOption = Annotated[
-    str | None,
-    typer.Option("--endpoint-url", help="AWS endpoint (the embedded stack).", envvar="HANDOFF_ENDPOINT_URL"),
-]
-ProfileOption = Annotated[str | None, typer.Option("--profile", help="AWS profile of a deployment.")]
-RegionOption = Annotated[str | None, typer.Option("--region", help="AWS region.")]
-StackOption = Annotated[
-    str | None, typer.Option("--stack", help="CloudFormation stack name: read resources from its outputs.")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 QueueOption = Annotated[
     str,
     typer.Option(

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from handoff.route.policy import Policy
 from handoff_dev import ops, policy_ops
+from handoff_dev.cli_options import EndpointOption, JsonOption, ProfileOption, RegionOption, StackOption
 from handoff_dev.policy_files import ROUTING_POLICY_FILE
 
 policy_app = typer.Typer(help="The routing and partner policies: check, show, diff, push.", no_args_is_help=True)
@@ -33,16 +34,6 @@ FileArg = Annotated[Path, typer.Argument(help="A policy file (policy/routing.yam
 KindOption = Annotated[
     str | None, typer.Option("--kind", help="routing or partners (default: read from the file's sections).")
 ]
-EndpointOption = Annotated[
-    str | None,
-    typer.Option("--endpoint-url", help="AWS endpoint (the embedded stack).", envvar="HANDOFF_ENDPOINT_URL"),
-]
-ProfileOption = Annotated[str | None, typer.Option("--profile", help="AWS profile of a deployment.")]
-RegionOption = Annotated[str | None, typer.Option("--region", help="AWS region.")]
-StackOption = Annotated[
-    str | None, typer.Option("--stack", help="CloudFormation stack: read the ids from its outputs.")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 class PolicyFailure(Exception):  # noqa: N818 - reads as what happened

@@ -15,11 +15,11 @@ it sent, so a redrive of something already delivered posts nothing twice.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-SQS_BATCH = 10
+from handoff_dev.queue_scan import QueueScan
 
 
 @dataclass(frozen=True)
@@ -72,39 +72,8 @@ class FailedDelivery:
         }
 
 
-@dataclass
-class NotificationQueue:
+class NotificationQueue(QueueScan):
     """The event-delivery dead-letter queue; a scan holds messages briefly and releases them."""
-
-    sqs: Any
-    queue_url: str
-    hold_seconds: int = 30
-    wait_seconds: int = 1
-    unreadable: list[str] = field(default_factory=list)
-
-    def _receive_all(self) -> list[dict[str, Any]]:
-        seen: dict[str, dict[str, Any]] = {}
-        while True:
-            answer = self.sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=SQS_BATCH,
-                VisibilityTimeout=self.hold_seconds,
-                WaitTimeSeconds=self.wait_seconds,
-                AttributeNames=["SentTimestamp"],
-                MessageAttributeNames=["All"],
-            )
-            fresh = [m for m in answer.get("Messages") or [] if m["MessageId"] not in seen]
-            if not fresh:
-                return list(seen.values())
-            seen.update({m["MessageId"]: m for m in fresh})
-
-    def release(self, receipts: list[str]) -> None:
-        for start in range(0, len(receipts), SQS_BATCH):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": r, "VisibilityTimeout": 0}
-                for i, r in enumerate(receipts[start : start + SQS_BATCH])
-            ]
-            self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
 
     def peek(self) -> list[FailedDelivery]:
         """Every failed delivery, oldest first; nothing is consumed."""

@@ -29,6 +29,7 @@ class QueueScan:
                 VisibilityTimeout=self.hold_seconds,
                 WaitTimeSeconds=self.wait_seconds,
                 AttributeNames=["SentTimestamp"],
+                MessageAttributeNames=["All"],  # EventBridge's dead letters say why in their attributes
             )
             batch = answer.get("Messages") or []
             fresh = [m for m in batch if m["MessageId"] not in seen]
