@@ -2,36 +2,30 @@
 
 Glue only: the raw body and headers -> ``handoff.ingest.wiring.answer_webhook``
 -> the HTTP answer (``handoff.problem`` shape on refusals). The scheduled sweep
-lands here too, because starting recorded calls is ingest's concern. No Tracer on
-purpose: the X-Ray SDK import costs ~250 ms of a cold start (Tracing: Active still records).
+lands here too, because starting recorded calls is ingest's concern. The one route
+needs no event-handler framework, and no Tracer: both cost DialNexa's wait on a cold start.
 """
 
 from typing import Any
 
 from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
 from handoff.handlers import function_logger, raw_body
 from handoff.ingest.wiring import answer_webhook, is_schedule, sweep
-from handoff.problem import respond
+from handoff.problem import http_answer
 
-logger, metrics, app = function_logger(), Metrics(), APIGatewayHttpResolver()
-
-
-@app.post("/webhooks/dialnexa")
-def dialnexa_webhook() -> Response[str]:
-    answer = answer_webhook(raw_body(app.current_event.raw_event), app.current_event.headers or {})
-    metrics.add_metric(name=f"Webhook{answer.status}", unit=MetricUnit.Count, value=1)
-    return respond(answer.status, answer.body)
+logger, metrics = function_logger(), Metrics()
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if not is_schedule(event):
-        return app.resolve(event, context)
-    answer, counts = sweep(context)
-    for name, value in counts.items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    return answer
+    if is_schedule(event):
+        answer, counts = sweep(context)
+        for name, value in counts.items():
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        return answer
+    webhook = answer_webhook(raw_body(event), event.get("headers") or {})  # POST /webhooks/dialnexa, the only route
+    metrics.add_metric(name=f"Webhook{webhook.status}", unit=MetricUnit.Count, value=1)
+    return http_answer(webhook.status, webhook.body)

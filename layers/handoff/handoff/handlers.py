@@ -8,17 +8,20 @@
   ``run(detail_type, detail, event_id, context)``.
 - ``raw_body(event)``: the bytes an HTTP route was sent (signatures cover them).
 
-Each shape sets up Logger (with log redaction) and, where the function is not
-latency-critical, Tracer; ingest keeps its own shape without Tracer because the
-X-Ray SDK import costs ~250 ms of DialNexa's wait on a cold start.
+Each shape sets up Logger (with log redaction). Tracer is opt-in
+(``HANDOFF_TRACE_SUBSEGMENTS=true``, the template's ``TraceSubsegments``): the
+X-Ray SDK's import and patching cost 150-300 ms of every cold start, and
+``Tracing: Active`` already records each invocation without it; turn it on to
+see every AWS and partner call as a subsegment while chasing a slow call.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -37,13 +40,32 @@ def function_logger() -> Logger:
     return logger
 
 
+class HandlerTracer(Protocol):
+    def capture_lambda_handler(self, lambda_handler: Callable[..., Any]) -> Callable[..., Any]: ...
+
+
+class _Untraced:
+    """Stands in for Powertools' Tracer when subsegments are off: the handler runs as it is."""
+
+    def capture_lambda_handler(self, lambda_handler: Callable[..., Any]) -> Callable[..., Any]:
+        return lambda_handler
+
+
+def function_tracer() -> HandlerTracer:
+    """Powertools' Tracer when ``HANDOFF_TRACE_SUBSEGMENTS`` is true, else a no-op (no X-Ray SDK import)."""
+    if os.environ.get("HANDOFF_TRACE_SUBSEGMENTS", "false").lower() != "true":
+        return _Untraced()
+    from aws_lambda_powertools import Tracer
+
+    return Tracer()
+
+
 def state_step(run: StepService) -> Handler:
     """A state machine step: envelope in (parsed), ``run``, envelope out."""
-    from aws_lambda_powertools import Tracer
     from aws_lambda_powertools.utilities.parser import event_parser
 
     logger = function_logger()
-    tracer = Tracer()
+    tracer = function_tracer()
 
     @logger.inject_lambda_context(clear_state=True)
     @tracer.capture_lambda_handler
@@ -57,11 +79,10 @@ def state_step(run: StepService) -> Handler:
 
 def bus_consumer(run: BusService) -> Handler:
     """An EventBridge target: ``run(detail_type, detail, event_id, context)``; a failure raises (retry, then DLQ)."""
-    from aws_lambda_powertools import Tracer
     from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 
     logger = function_logger()
-    tracer = Tracer()
+    tracer = function_tracer()
 
     @logger.inject_lambda_context(clear_state=True)
     @tracer.capture_lambda_handler
