@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import BaseModel, ValidationError, model_validator
 
-from handoff.problem import FieldError, field_errors, problem, respond, validation_problem
+from handoff.problem import FieldError, field_errors, http_answer, problem, respond, validation_problem
 
 
 class Decision(BaseModel):
@@ -64,6 +64,18 @@ def test_errors_answer_as_problem_json_and_successes_as_plain_json() -> None:
     assert (refused.status_code, refused.content_type) == (400, "application/problem+json")
     assert json.loads(str(refused.body))["detail"] == "no call id"
     assert (accepted.status_code, accepted.content_type) == (202, "application/json")
+
+
+def test_single_route_functions_answer_the_same_document_as_an_http_api_result() -> None:
+    refused = http_answer(400, problem(400, "malformed webhook", "no call id"))
+    accepted = http_answer(202, {"status": "started"})
+    assert refused["statusCode"] == 400 and refused["headers"] == {"Content-Type": "application/problem+json"}
+    assert json.loads(refused["body"])["detail"] == "no call id"
+    assert accepted == {
+        "statusCode": 202,
+        "headers": {"Content-Type": "application/json"},
+        "body": '{"status": "started"}',
+    }
 
 
 def test_a_problem_status_must_be_an_error_status() -> None:

@@ -18,6 +18,7 @@ from aws_lambda_powertools import Logger
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from handoff import redact
 from handoff.redact import (
     RedactingFilter,
     forget_secrets,
@@ -399,3 +400,24 @@ def _timed(text: str) -> float:
     start = time.process_time()  # this process's CPU: other processes on a busy machine count less
     redact_text(text)
     return time.process_time() - start
+
+
+def test_the_written_out_vat_member_states_are_stdnums() -> None:
+    from stdnum.eu import vat
+
+    assert frozenset(vat.MEMBER_STATES) == redact.EU_VAT_MEMBER_STATES
+
+
+def test_importing_redaction_loads_no_validator_until_a_number_needs_one() -> None:
+    """The validators load on demand (cold start); a text without candidates never loads them."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; import handoff.redact as r; r.redact_text('no numbers here, thanks');"
+        "print(any(m.startswith('stdnum') for m in sys.modules));"
+        "r.redact_text('card 4111 1111 1111 1111');"
+        "print('stdnum.luhn' in sys.modules)"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert shown.stdout.split() == ["False", "True"]

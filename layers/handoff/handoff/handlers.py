@@ -21,14 +21,16 @@ import base64
 import binascii
 import os
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
 
-from handoff.models import CallEnvelope
 from handoff.redact import install_log_redaction
 
-StepService = Callable[[CallEnvelope, Any], CallEnvelope]
+if TYPE_CHECKING:
+    from handoff.models import CallEnvelope
+
+StepService = Callable[["CallEnvelope", Any], "CallEnvelope"]
 BusService = Callable[[str, dict[str, Any], str, Any], dict[str, Any]]
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -64,6 +66,11 @@ def state_step(run: StepService) -> Handler:
     """A state machine step: envelope in (parsed), ``run``, envelope out."""
     from aws_lambda_powertools.utilities.parser import event_parser
 
+    from handoff.models import CallEnvelope
+
+    # The models are built on first use (defer_build); every invocation of a step parses the
+    # envelope, so build it now, in the init phase, rather than in the first invocation.
+    CallEnvelope.model_rebuild(force=True)
     logger = function_logger()
     tracer = function_tracer()
 

@@ -19,9 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Contract(BaseModel):
-    """Base for state contracts: tolerant of extra keys added by the state machine."""
+    """Base for state contracts: tolerant of extra keys added by the state machine.
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    ``defer_build``: a model's validator is built the first time it is used, so a
+    function pays (on its cold start) only for the models its own step touches.
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
 
 class Tool(StrEnum):

@@ -44,12 +44,17 @@ LAYER_DIR = PROJECT_ROOT / "layers" / "handoff"
 BENCH_DIR = PROJECT_ROOT / ".bench" / "lambda-like"
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
 
-# What a function builds on its first invocation that a warm one reuses (its "init").
+# What a function builds on its first invocation that a warm one reuses (its "init"). Every other
+# function's first invocation builds at least the DynamoDB client the floor builds (the call store,
+# the review store, the notification ledger): leaving it out would let a function that creates its
+# client lazily look cheaper than the floor while its first invocation pays the difference.
 INIT_HOOKS: dict[str, str] = {
     "ingest": "handoff.ingest.wiring:service",
     "customer_sync": "handoff.partners.dispatch:default_consumer",
-    "partner_ingest": "handoff.partners.callback:default_publisher",
+    "partner_ingest": "handoff.aws:client:events",  # its publisher creates this client on first use
+    "policy_validator": "handoff.aws:client:appconfig",
 }
+DEFAULT_INIT_HOOK = "handoff.aws:client:dynamodb"
 
 CHILD = r"""
 import sys, time
@@ -64,8 +69,8 @@ else:
     import app
     hook = sys.argv[3]
     if hook:
-        module, _, name = hook.partition(":")
-        getattr(importlib.import_module(module), name)()
+        module, name, *args = hook.split(":")
+        getattr(importlib.import_module(module), name)(*args)
 print(f"{(time.perf_counter() - t0) * 1000:.3f}")
 """
 
@@ -273,7 +278,17 @@ def _once(like: LambdaLike, mode: str, function: str = "") -> float:
     paths = [str(like.runtime)]
     if mode != "floor":
         paths[:0] = [str(like.task_root / function), str(like.layer)]
-    args = [like.python, "-E", "-s", "-B", "-c", CHILD, ":".join(paths), mode, INIT_HOOKS.get(function, "")]
+    args = [
+        like.python,
+        "-E",
+        "-s",
+        "-B",
+        "-c",
+        CHILD,
+        ":".join(paths),
+        mode,
+        INIT_HOOKS.get(function, DEFAULT_INIT_HOOK),
+    ]
     done = subprocess.run(args, env=_env(function), capture_output=True, text=True, timeout=120, check=False)  # noqa: S603
     if done.returncode != 0:
         raise RuntimeError(f"cold start of {function or 'floor'} failed: {done.stderr.strip()[-500:]}")

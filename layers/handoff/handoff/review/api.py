@@ -34,7 +34,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-import requests
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
@@ -44,7 +43,6 @@ from pydantic import ValidationError
 from handoff.config import settings
 from handoff.connectors.credentials import load_partner_config
 from handoff.connectors.errors import AuthError
-from handoff.connectors.slack import Settings as SlackSettings
 from handoff.jsonbody import JSONBodyError, parse_json
 from handoff.problem import problem, respond, validation_problem
 from handoff.review.model import ReviewDecision, Reviewer, ReviewError
@@ -141,6 +139,9 @@ def _signing_secret() -> str:
         return ""
     if not block or not block.get("signing_secret"):
         return ""
+    # Imported here: the decision route never needs Slack's client or requests (cold start).
+    from handoff.connectors.slack import Settings as SlackSettings
+
     try:
         secret = SlackSettings.model_validate(block).signing_secret
     except ValidationError:
@@ -204,6 +205,8 @@ def _tell_clicker(action: SlackAction, text: str, **extra: Any) -> Response[str]
     ``response_url`` post is what the person sees; it is best effort (the
     decision already happened or was refused) and never waits past 1.5 s.
     """
+    import requests
+
     message = ephemeral(text)
     url = reply_url(action)
     if url:
