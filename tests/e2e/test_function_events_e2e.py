@@ -20,6 +20,7 @@ FUNCTIONS = {
     "route": "RouteFunction",
     "act": "ActFunction",
     "notify": "NotifyFunction",
+    "publish": "PublishFunction",
     "partner_ingest": "PartnerIngestFunction",
     "customer_sync": "CustomerSyncFunction",
     "review": "ReviewFunction",

@@ -53,7 +53,7 @@ def _events_for(
             "Messages", []
         ):
             event = json.loads(message["Body"])
-            if event["detail-type"] == detail_type and event["detail"]["call"]["call_id"] == call_id:
+            if event["detail-type"] == detail_type and event["detail"].get("call_id") == call_id:
                 found.append(event)
             else:
                 sqs.change_message_visibility(

@@ -298,7 +298,12 @@ class ListPublisher:
         self.entries.extend(entries)
 
     def outcomes(self) -> list[PartnerOutcome]:
-        return [PartnerOutcome.model_validate_json(e["Detail"]) for e in self.entries]
+        """The outcomes behind the typed ``partner.routed`` events, as notify reads them from the table."""
+        from handoff.events.partner import PartnerViewStore
+
+        keys = [json.loads(e["Detail"])["dedupe_key"] for e in self.entries]
+        kept = [PartnerViewStore(TABLE).load(key) for key in keys]
+        return [outcome for outcome in kept if outcome is not None]
 
 
 def consumer_for(planyo: PlanyoConnector, billit: BillitConnector, publisher: ListPublisher) -> PartnerConsumer:

@@ -14,12 +14,15 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
+from handoff.events.view import DynamoViewStore, outcome_view
 from handoff.models import Tool
 from handoff.notify.deliver import EMAIL_FROM_ENV, deliver
 
 TABLE = "handoff-notify-test"
 SENDER = "handoff@northwind.example"
-EVENT = json.loads((Path(__file__).resolve().parents[2] / "events" / "notify" / "outcome-handed-off.json").read_text())
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+EVENT = json.loads((EVENTS / "notify" / "outcome-handed-off.json").read_text())
+STATE = json.loads((EVENTS / "publish" / "publish-handed-off.json").read_text())["state"]
 
 
 class FakeSlack:
@@ -47,9 +50,13 @@ def aws() -> Iterator[None]:
 
 
 def _detail(owner_email: str | None) -> dict[str, Any]:
-    detail = copy.deepcopy(EVENT["detail"])
-    detail["decision"]["owner"]["email"] = owner_email
-    return detail
+    """The typed event; the decision (with the owner's e-mail) is in the call record, as publish leaves it."""
+    state = copy.deepcopy(STATE)
+    state["decision"]["owner"]["email"] = owner_email
+    DynamoViewStore(TABLE, boto3.client("dynamodb", region_name="us-east-1")).save(
+        state["call"]["call_id"], EVENT["detail-type"], outcome_view(state)
+    )
+    return copy.deepcopy(EVENT["detail"])
 
 
 def _sent() -> list[Any]:

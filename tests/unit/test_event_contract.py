@@ -31,17 +31,14 @@ from handoff_dev.policy_files import shipped_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas" / "events"
-STATE = json.loads((ROOT / "events" / "notify" / "outcome-handed-off.json").read_text())
+STATE = json.loads((ROOT / "events" / "publish" / "publish-handed-off.json").read_text())["state"]
 NOW = datetime(2025, 6, 12, 9, 30, tzinfo=UTC)
 CALL_OUTCOMES = [t for t in DETAIL_TYPES if t.startswith("call.") and t != "call.lifecycle_signal"]
 
 
 def state_document() -> dict[str, Any]:
     """A full state document as the Publish states receive it (caller details, evidence, actions ...)."""
-    detail = STATE["detail"]
-    document: dict[str, Any] = (
-        detail if "call" in detail else json.loads((ROOT / "events/act/state-reschedule-booking.json").read_text())
-    )
+    document: dict[str, Any] = json.loads(json.dumps(STATE))
     return document
 
 
@@ -155,10 +152,10 @@ def test_the_rejected_event_names_the_reviewer_not_their_note() -> None:
 def test_the_summary_is_masked() -> None:
     text = (
         "Elena Marsh (elena.marsh@example.com, +1 555-555-0142) paid $1,299.00 and 349 USD with card "
-        "4111 1111 1111 1111; VAT BE0412345614. Move BK-48213 to 2025-06-14."
+        "4111 1111 1111 1111; VAT BE0412345614; key sk_live_canary_4f3e2d1c0b9a8877. Move BK-48213 to 2025-06-14."
     )
     masked = mask_summary(text, names=["Elena Marsh"])
-    for leak in ("Elena", "Marsh", "elena.marsh", "555", "1,299", "349", "4111 1111", "BE0412345614"):
+    for leak in ("Elena", "Marsh", "elena.marsh", "555", "1,299", "349", "4111 1111", "BE0412345614", "sk_live"):
         assert leak not in masked, leak
     assert "BK-48213" in masked and "2025-06-14" in masked
 

@@ -143,11 +143,15 @@ def test_without_the_reservation_the_facts_say_they_come_from_the_callback() -> 
     assert "Name from the callback" in outcome.title
 
 
-def test_the_routed_event_is_the_outcome_for_notify() -> None:
-    outcome = routed("checked_out")
+def test_the_routed_event_is_the_typed_contract_never_the_facts() -> None:
+    from handoff.events.contract import PartnerRouted
+    from handoff.events.partner import partner_routed
+
+    outcome = routed("noshow")
     entry = routed_entry(outcome)
     assert (entry["Source"], entry["DetailType"]) == ("handoff", ROUTED_DETAIL_TYPE)
-    assert PartnerOutcome.model_validate(json.loads(entry["Detail"])) == outcome
+    assert PartnerRouted.model_validate(json.loads(entry["Detail"])) == partner_routed(outcome)
+    assert "elena.marsh@" not in entry["Detail"] and "Elena" not in entry["Detail"] and "facts" not in entry["Detail"]
 
 
 def test_each_planyo_event_has_one_dedupe_key_whatever_the_delivery() -> None:

@@ -34,6 +34,7 @@ app.add_typer(executions_app, name="executions")
 
 def _register_subcommands() -> None:
     from handoff_dev.cli_cost import cost
+    from handoff_dev.cli_events import events_app
     from handoff_dev.cli_invoke import invoke
     from handoff_dev.cli_ops import dlq_app, replay, review_app
     from handoff_dev.cli_partners import connectors_app, route_app
@@ -49,6 +50,7 @@ def _register_subcommands() -> None:
     app.add_typer(policy_app, name="policy")
     app.command("cost")(cost)
     app.command("invoke")(invoke)
+    app.add_typer(events_app, name="events")
 
 
 _register_subcommands()

@@ -87,6 +87,9 @@ def run_demo(console: Console, options: StackOptions | None = None) -> int:
         starting = progress.add_task("starting the embedded stack", total=1)
         stack = EmbeddedStack(options).start()
         progress.update(starting, completed=1)
+    from handoff_dev.cli_events import signal_tail, signals_table
+
+    signals = signal_tail(stack).open()  # a subscriber's rule for the lifecycle signals (events' section)
     try:
         if stack.policies is not None:
             versions = ", ".join(f"{kind} {version}" for kind, version in stack.policies.versions.items())
@@ -116,8 +119,10 @@ def run_demo(console: Console, options: StackOptions | None = None) -> int:
         _notifications_table(console, stack)
         slack_table(console, stack)
         _effects_table(console, stack)
+        signals_table(console, signals)
         console.print(f"demo wall time {time.perf_counter() - started:.1f} s")
     finally:
+        signals.close()
         stack.stop()
     if failed:
         console.print(f"[red]{failed} call(s) did not reach a terminal or waiting state[/red]")

@@ -58,7 +58,7 @@ def token(value: object) -> str | None:
     return text if text is not None and _TOKEN.fullmatch(text) else None
 
 
-def _url(value: object) -> str | None:
+def url_or_none(value: object) -> str | None:
     return value if isinstance(value, str) and _URL.fullmatch(value) else None
 
 
@@ -66,7 +66,7 @@ def record_ref(candidate: Candidate | None) -> RecordRef | None:
     if candidate is None or token(candidate.record_id) is None:
         return None
     return RecordRef(
-        tool=candidate.tool, kind=candidate.kind, record_id=candidate.record_id, url=_url(candidate.record_url)
+        tool=candidate.tool, kind=candidate.kind, record_id=candidate.record_id, url=url_or_none(candidate.record_url)
     )
 
 
@@ -98,8 +98,8 @@ def _common(state: PipelineState, policy: Policy, now: datetime) -> dict[str, An
     call = state.call
     decision = state.decision
     links = decision.handoff.evidence_links if decision else {}
-    dialnexa_call = _url(links.get("dialnexa_call")) or policy.links.dialnexa_call.format(call_id=call.call_id)
-    transcript = _url(links.get("transcript")) if call.has_transcript else None
+    dialnexa_call = url_or_none(links.get("dialnexa_call")) or policy.links.dialnexa_call.format(call_id=call.call_id)
+    transcript = url_or_none(links.get("transcript")) if call.has_transcript else None
     common: dict[str, Any] = {
         "call_id": call.call_id,
         "occurred_at": now,
@@ -129,7 +129,7 @@ def _action_outcomes(state: PipelineState) -> list[ActionOutcome]:
             kind = target.kind
         if kind is not None and token(result.record_id):
             record = RecordRef(
-                tool=result.tool, kind=kind, record_id=str(result.record_id), url=_url(result.record_url)
+                tool=result.tool, kind=kind, record_id=str(result.record_id), url=url_or_none(result.record_url)
             )
         outcomes.append(
             ActionOutcome(

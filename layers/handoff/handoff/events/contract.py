@@ -178,7 +178,7 @@ class PartnerRouted(EventDetail):
 
     partner: Literal["planyo"] = "planyo"
     event: RuleId
-    action: RuleId
+    action: Literal["notify", "follow_up"]
     owner: str = Field(max_length=80)
     urgency: Urgency
     record: RecordRef

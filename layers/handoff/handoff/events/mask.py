@@ -32,6 +32,9 @@ _AMOUNT = re.compile(
     re.IGNORECASE,
 )
 _LONG_DIGITS = re.compile(r"\d{6,}")
+_KEYLIKE = re.compile(r"\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{20,}\b")
+"""A long token of letters and digits (an API key said on a call): masked whole."""
+KEY_MASK = "[key]"
 _label = TypeAdapter(Label)
 _sku = TypeAdapter(Sku)
 
@@ -62,6 +65,7 @@ def mask_summary(text: str | None, *, names: Iterable[str] = (), region: str = "
     if not text:
         return ""
     masked = redact_text(" ".join(text.split()))
+    masked = _KEYLIKE.sub(KEY_MASK, masked)
     masked = _EMAIL.sub(EMAIL_MASK, masked)
     masked = _AMOUNT.sub(AMOUNT_MASK, masked)
     masked = _mask_phones(masked, region)

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict
+
+from handoff.config import settings
 from handoff.events.build import detail_json, outcome_event
 from handoff.events.contract import SOURCE, EventDetail
 from handoff.events.signals import lifecycle_signals
-from handoff.events.view import ViewStore, outcome_view
-from handoff.partners.bus import Publisher
+from handoff.events.view import DynamoViewStore, ViewStore, outcome_view
+from handoff.partners.bus import EventBridgePublisher, Publisher
 from handoff.policy_source import routing_policy
 from handoff.route.policy import Policy
 
@@ -56,3 +59,31 @@ def publish_outcome(
     views.save(event.call_id, detail_type, outcome_view(document))
     publisher.publish([entry(event), *(entry(signal) for signal in signals)])
     return Published(event.call_id, detail_type, tuple(s.signal for s in signals))
+
+
+class PublishRequest(BaseModel):
+    """What a Publish state sends the publish function: the detail type and the state document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detail_type: Literal[
+        "call.handed_off",
+        "call.review_requested",
+        "call.review_rejected",
+        "call.review_escalated",
+        "call.nothing_to_do",
+        "call.failed",
+    ]
+    state: dict[str, Any]
+
+
+def publish_step(request: PublishRequest) -> dict[str, Any]:
+    """The publish function's work: the bus from ``HANDOFF_EVENT_BUS``, the views on ``HANDOFF_TABLE``.
+
+    Built per invocation: ``handoff.aws`` already keeps one boto3 client per process and endpoint.
+    """
+    from handoff import aws
+
+    publisher = EventBridgePublisher(client=aws.client("events"))
+    views = DynamoViewStore(settings().table_name, aws.client("dynamodb"))
+    return publish_outcome(request.detail_type, request.state, publisher=publisher, views=views).as_dict()

@@ -14,7 +14,6 @@ The optional e-mail keeps a Powertools idempotency record per (call, outcome).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -26,7 +25,6 @@ from aws_lambda_powertools import Logger
 from handoff import aws
 from handoff.idempotency import once
 from handoff.models import (
-    CallEnvelope,
     HandoffDocument,
     Mode,
     OutcomeKind,
@@ -80,11 +78,33 @@ class Delivery:
     emailed: str | None = None
 
 
-def partner_notice(detail: dict[str, Any]) -> Notice:
-    """A routed partner event (Planyo check-in, no-show, timed reminder) as a notice for its owner."""
+def partner_notice(detail: dict[str, Any], table_name: str | None = None) -> Notice:
+    """A routed partner event (Planyo check-in, no-show, timed reminder) as a notice for its owner.
+
+    The event is the typed ``partner.routed``; what the owner is told (title, facts) is the
+    routed outcome kept in the table under the event's dedupe key (``handoff.events.partner``).
+    """
+    from handoff.events.contract import PartnerRouted
+    from handoff.events.partner import PartnerViewStore
     from handoff.partners.reservation_events import PartnerOutcome
 
-    event = PartnerOutcome.model_validate(detail)
+    routed = PartnerRouted.model_validate(detail)
+    kept = PartnerViewStore(table_name).load(routed.dedupe_key) if table_name else None
+    event = kept or PartnerOutcome(
+        kind=routed.action,
+        source=routed.partner,
+        event=routed.event,
+        owner=_owner_of_team(routed.owner),
+        urgency=routed.urgency,
+        title=f"{routed.partner} {routed.event.replace('_', ' ')}: {routed.record.kind.value} "
+        f"{routed.record.record_id}",
+        record=routed.record.record_id,
+        record_kind=routed.record.kind,
+        record_url=routed.record.url,
+        dedupe_key=routed.dedupe_key,
+        policy_version=routed.policy_version or "",
+        occurred_at=routed.occurred_at,
+    )
     document = HandoffDocument(
         kind="follow_up",
         title=event.title,
@@ -114,36 +134,40 @@ def partner_notice(detail: dict[str, Any]) -> Notice:
     )
 
 
-def notice_for(outcome: OutcomeKind, detail: dict[str, Any]) -> Notice:
-    """The notice for an outcome event; failures before Route still get an owner (ops)."""
+def notice_for(outcome: OutcomeKind, detail: dict[str, Any], table_name: str | None = None) -> Notice:
+    """The notice for an outcome event: the typed event, and what the call record keeps for the owner.
+
+    The event carries only the contract (``handoff.events``); the decision, the matched record,
+    the action results, the reviewer and the error are read from the call record, where the
+    publish function put them. Failures before Route still get an owner (ops).
+    """
     if outcome is OutcomeKind.PARTNER_ROUTED:
-        return partner_notice(detail)
-    state = CallEnvelope.model_validate(detail)
-    decision = state.decision or _fallback_decision(state, outcome)
+        return partner_notice(detail, table_name)
+    from handoff.events.contract import CallOutcome, parse_detail
+    from handoff.events.view import DynamoViewStore, OutcomeView
+
+    event = parse_detail(outcome.value, detail)
+    assert isinstance(event, CallOutcome)
+    view = (DynamoViewStore(table_name).load(event.call_id, outcome.value) if table_name else None) or OutcomeView()
+    decision = view.decision or _fallback_decision(event.call_id, event.owner)
     review: ReviewInfo | None = None
-    if state.review is not None:
-        review = ReviewInfo(reviewer=state.review.reviewer, note=state.review.note)
-    if state.rejection is not None:
-        cause = _json(state.rejection.cause)
-        review = ReviewInfo(
-            reviewer=str(cause.get("reviewer") or "unknown"),
-            rejection_reason=str(cause.get("reason") or state.rejection.cause or ""),
-        )
-    error_text = None
-    if state.error is not None:
-        error_text = f"{state.error.error or 'error'}: {state.error.cause[:500]}"
-        if state.failed_state:
-            error_text = f"{state.failed_state} failed. {error_text}"
+    if view.review is not None:
+        review = ReviewInfo(reviewer=view.review.reviewer, note=view.review.note)
+    if view.rejection is not None:
+        review = ReviewInfo(reviewer=view.rejection.reviewer, rejection_reason=view.rejection.reason)
+    error_text = view.error
+    if error_text and view.failed_state:
+        error_text = f"{view.failed_state} failed. {error_text}"
     owner = decision.owner
     if outcome in (OutcomeKind.ESCALATED, OutcomeKind.FAILED) and not owner.escalation_channel:
         decision = decision.model_copy(update={"owner": _with_escalation(owner)})
     return Notice(
         kind=outcome,
-        call_id=state.call.call_id,
+        call_id=event.call_id,
         document=decision.handoff,
         decision=decision,
-        candidate=state.match.best if state.match else None,
-        act=state.act,
+        candidate=view.candidate,
+        act=view.act,
         review=review,
         error=error_text,
         include_contact_details=decision.owner.share_contact_details,
@@ -164,7 +188,7 @@ def deliver(
     lambda_context: Any = None,
 ) -> Delivery:
     outcome = OutcomeKind(outcome_name)
-    notice = notice_for(outcome, detail)
+    notice = notice_for(outcome, detail, table_name)
     call_id = notice.call_id
     if not should_tell(outcome, notice):
         return Delivery(call_id, outcome.value, False, None, "nothing to tell: no follow-up owner")
@@ -318,9 +342,9 @@ def _email_owner(notice: Notice, outcome: OutcomeKind, table_name: str, lambda_c
     return recipient
 
 
-def _fallback_decision(state: CallEnvelope, outcome: OutcomeKind) -> RouteDecision:
-    owner = _default_owner()
-    title = f"Call {state.call.call_id} could not be routed"
+def _fallback_decision(call_id: str, team: str | None = None) -> RouteDecision:
+    owner = _owner_of_team(team) if team else _default_owner()
+    title = f"Call {call_id} could not be routed"
     return RouteDecision(
         mode=Mode.REVIEW,
         owner=owner,
@@ -330,7 +354,7 @@ def _fallback_decision(state: CallEnvelope, outcome: OutcomeKind) -> RouteDecisi
             title=title,
             reason="failed before routing",
             owner=owner.team,
-            next_step="Check the dead-letter queue: handoff dlq show " + state.call.call_id,
+            next_step="Check the dead-letter queue: handoff dlq show " + call_id,
             urgency=Urgency.HIGH,
         ),
     )
@@ -359,6 +383,20 @@ def _default_owner() -> Owner:
     )
 
 
+def _owner_of_team(team: str) -> Owner:
+    """The live policy's owner whose team has this name (the default owner when none has)."""
+    policy = _live_policy()
+    for spec in policy.owners.values() if policy is not None else []:
+        if spec.team == team:
+            return Owner(
+                team=spec.team,
+                slack_channel=spec.slack_channel or default_channel(),
+                escalation_channel=spec.escalation_channel,
+                share_contact_details=spec.share_contact_details,
+            )
+    return _default_owner()
+
+
 def _with_escalation(owner: Owner) -> Owner:
     """The owner's escalation channel from the policy (route names it only when it escalates)."""
     policy = _live_policy()
@@ -368,13 +406,3 @@ def _with_escalation(owner: Owner) -> Owner:
             return owner.model_copy(update={"escalation_channel": spec.escalation_channel})
     # No escalation channel known (no policy, or none set): escalate to the default channel.
     return owner.model_copy(update={"escalation_channel": owner.slack_channel or default_channel()})
-
-
-def _json(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
-    try:
-        loaded = json.loads(value) if isinstance(value, str) else {}
-    except ValueError:
-        return {}
-    return loaded if isinstance(loaded, dict) else {}

@@ -20,6 +20,7 @@ from aws_lambda_powertools import Logger
 from handoff.config import per_environment
 from handoff.connectors.errors import AuthError, NotFoundError
 from handoff.connectors.planyo import Reservation
+from handoff.events.partner import PartnerViewStore
 from handoff.idempotency import once
 from handoff.models import Tool
 from handoff.partners.bus import Publisher
@@ -154,6 +155,7 @@ class PartnerConsumer:
             on_replay=lambda _: replayed.append(True),
         )
         def publish(routed: Mapping[str, str]) -> dict[str, str]:
+            PartnerViewStore(self.table_name).save(outcome)  # what notify tells the owner
             self.publisher.publish([routed_entry(outcome)])
             return {"published": routed["dedupe_key"]}
 

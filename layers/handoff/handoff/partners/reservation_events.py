@@ -323,9 +323,12 @@ def reservation_facts(
 
 
 def routed_entry(outcome: PartnerOutcome) -> dict[str, Any]:
-    """One ``PutEvents`` entry (without the bus name) for a routed partner outcome."""
-    return {
-        "Source": ROUTED_SOURCE,
-        "DetailType": ROUTED_DETAIL_TYPE,
-        "Detail": outcome.model_dump_json(exclude_none=True),
-    }
+    """One ``PutEvents`` entry (without the bus name): the typed ``partner.routed`` of the contract.
+
+    The outcome itself (title, facts, contact details) is kept in the table for notify
+    (``handoff.events.partner``), never put on the bus.
+    """
+    from handoff.events.partner import partner_routed
+    from handoff.events.publish import entry
+
+    return entry(partner_routed(outcome))
