@@ -16,6 +16,9 @@ from moto import mock_aws
 from handoff.connectors.errors import RetryableError
 from handoff.connectors.http import RetryPolicy
 from handoff.connectors.slack import SlackConfigurationError, SlackConnector, metadata_of
+from handoff.events.build import outcome_event
+from handoff.events.publish import entry
+from handoff.events.view import DynamoViewStore, outcome_view
 from handoff.models import Tool
 from handoff.notify.deliver import deliver
 from handoff.notify.ledger import MessageLedger
@@ -23,7 +26,9 @@ from handoff_dev.sandboxes.base import FaultPlan
 from handoff_dev.sandboxes.slack import SlackSandbox, channel_id
 
 TABLE = "handoff-notify-slack-test"
-EVENT = json.loads((Path(__file__).resolve().parents[2] / "events" / "notify" / "outcome-handed-off.json").read_text())
+STATE = json.loads(
+    (Path(__file__).resolve().parents[2] / "events" / "publish" / "publish-handed-off.json").read_text()
+)["state"]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +57,8 @@ def aws() -> Iterator[Any]:
 
 
 def detail(call_id: str, channel: str = "#bookings", **owner: Any) -> dict[str, Any]:
-    body = copy.deepcopy(EVENT["detail"])
+    """The state document a Publish state receives; ``send`` turns it into what notify gets."""
+    body = copy.deepcopy(STATE)
     body["call"]["call_id"] = call_id
     body["decision"]["owner"].update({"slack_channel": channel, "escalation_channel": "#ops-escalations", **owner})
     return body
@@ -62,7 +68,12 @@ def send(box: SlackSandbox, outcome: str, body: dict[str, Any], **config: Any) -
     connector = SlackConnector.from_config(
         {**box.config(), **config}, retry=RetryPolicy(attempts=2), sleep=lambda _: None
     )
-    return deliver(outcome, body, connector_for=lambda t: connector if t is Tool.SLACK else None, table_name=TABLE)
+    # What the publish function does: the outcome view onto the call record, the typed event on the bus.
+    DynamoViewStore(TABLE, boto3.client("dynamodb", region_name="us-east-1")).save(
+        body["call"]["call_id"], outcome, outcome_view(body)
+    )
+    event = json.loads(entry(outcome_event(outcome, body))["Detail"])
+    return deliver(outcome, event, connector_for=lambda t: connector if t is Tool.SLACK else None, table_name=TABLE)
 
 
 def test_notifications_for_two_owners_land_in_their_two_channels(slack: SlackSandbox, aws: Any) -> None:
