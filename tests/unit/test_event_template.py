@@ -39,7 +39,7 @@ def test_the_archive_keeps_only_the_contract() -> None:
 
 
 def _publish_states() -> dict[str, Any]:
-    return {n: s for n, s in ASL["States"].items() if n.startswith("Publish")}
+    return {n: s for n, s in ASL["States"].items() if n.startswith("Publish") and s["Type"] == "Task"}
 
 
 def test_no_state_puts_the_state_document_on_the_bus() -> None:
@@ -62,7 +62,7 @@ def test_the_signal_subscriber_is_optional_off_by_default_with_its_own_dlq_and_r
         "LifecycleSignalQueueResource", "LifecycleSignalDlq", "LifecycleSignalQueuePolicy", "LifecycleSignalRule"
     }
     queue = RESOURCES["LifecycleSignalQueueResource"]["Properties"]
-    assert queue["MessageRetentionPeriod"] == {"Ref": "LifecycleSignalRetentionSeconds"}
+    assert queue["MessageRetentionPeriod"] == 4 * 86400
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["LifecycleSignalDlq", "Arn"]}
     rule = RESOURCES["LifecycleSignalRule"]["Properties"]
     assert rule["EventPattern"] == {"source": ["handoff"], "detail-type": ["call.lifecycle_signal"]}
