@@ -36,6 +36,15 @@ def _post_call(stack: Any, samples: dict[str, bytes], call_id: str) -> None:
     )
     assert status == 202
     assert wait_settled(stack, [call_id])[call_id].waiting_for_review
+    # RequestReview is entered before its function has opened the review on the call record:
+    # click only once the review is open (under load the gap is long enough to click into).
+    table, deadline = stack.physical("HandoffTable"), time.monotonic() + 15
+    while time.monotonic() < deadline:
+        item = stack.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": f"CALL#{call_id}"}}).get("Item")
+        if item and item.get("review_status", {}).get("S") == "waiting":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the review of {call_id} never opened")
 
 
 def _click(
