@@ -61,24 +61,48 @@ def _record(stack: Any, call_id: str) -> dict[str, Any]:
     return {k: next(iter(v.values())) for k, v in item.get("Item", {}).items()}
 
 
-def test_replaying_a_window_of_the_archive_redelivers_its_events_to_the_bus_rules(stack: Any) -> None:
-    """First in the module, so the archive holds only this test's event (moto replays the whole archive)."""
+def test_replaying_a_window_of_the_archive_redelivers_its_typed_events_to_the_bus_rules(stack: Any) -> None:
+    """First in the module, so the archive holds only this test's events (moto replays the whole archive).
+
+    The archive keeps only the event contract: a typed lifecycle signal is replayed, an event
+    outside the contract on the same bus is not.
+    """
     sqs, events = stack.client("sqs"), stack.client("events")
     url = sqs.create_queue(QueueName="dlq-e2e-replayed")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     bus = stack.physical("EventBus")
-    pattern = json.dumps({"source": ["handoff.e2e"]})  # not an outcome: notify stays out of it
+    # not an outcome: notify stays out of it
+    pattern = json.dumps({"source": ["handoff", "handoff.e2e"], "detail-type": ["call.lifecycle_signal", "probe"]})
     events.put_rule(Name="dlq-e2e-replays", EventBusName=bus, EventPattern=pattern)
     events.put_targets(Rule="dlq-e2e-replays", EventBusName=bus, Targets=[{"Id": "spy", "Arn": arn}])
+    signal = {
+        "schema_version": "1",
+        "signal_id": "call_replay:follow_up_need",
+        "call_id": "call_replay",
+        "occurred_at": "2025-06-12T09:00:00Z",
+        "signal": "follow_up_need",
+        "customer": {"tool": "planyo", "kind": "customer", "record_id": "700142"},
+        "follow_up_need": {"channel": "phone", "topic": "callback"},
+    }
     events.put_events(
-        Entries=[{"EventBusName": bus, "Source": "handoff.e2e", "DetailType": "probe", "Detail": '{"n": 1}'}]
+        Entries=[
+            {
+                "EventBusName": bus,
+                "Source": "handoff",
+                "DetailType": "call.lifecycle_signal",
+                "Detail": json.dumps(signal),
+            },
+            {"EventBusName": bus, "Source": "handoff.e2e", "DetailType": "probe", "Detail": '{"n": 1}'},
+        ]
     )
-    original = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
-    sqs.delete_message(QueueUrl=url, ReceiptHandle=original[0]["ReceiptHandle"])
+    original = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    assert len(original) == 2
+    for message in original:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     code, answer = _run(stack, "replay", "--from", "2020-01-01T00:00:00Z", "--to", "2099-01-01T00:00:00Z")
     assert code == 0 and answer["state"] == "COMPLETED" and answer["replay_name"].startswith("handoff-")
     replayed = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-    assert [json.loads(m["Body"])["detail"] for m in replayed] == [{"n": 1}]
+    assert [json.loads(m["Body"])["detail"] for m in replayed] == [signal]
     assert answer["events_sent"] == 1
     for m in replayed:
         sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])

@@ -73,3 +73,9 @@ def test_the_signal_subscriber_is_optional_off_by_default_with_its_own_dlq_and_r
 def test_the_publish_function_may_only_put_events_and_update_the_call_record() -> None:
     statements = RESOURCES["PublishFunction"]["Properties"]["Policies"][0]["Statement"]
     assert sorted(s["Action"] for s in statements) == ["dynamodb:UpdateItem", "events:PutEvents"]
+
+
+def test_the_state_machine_may_no_longer_put_events_itself() -> None:
+    policies = RESOURCES["HandoffStateMachine"]["Properties"]["Policies"]
+    assert not any("EventBridgePutEventsPolicy" in p for p in policies if isinstance(p, dict))
+    assert {"LambdaInvokePolicy": {"FunctionName": {"Ref": "PublishFunction"}}} in policies

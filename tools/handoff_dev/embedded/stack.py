@@ -266,10 +266,12 @@ class EmbeddedStack:
         for logical_id, resource in t.resources.items():
             if resource["Type"] == "AWS::Events::Archive":
                 props = t.resolve(resource["Properties"])
+                pattern = {"EventPattern": json.dumps(props["EventPattern"])} if props.get("EventPattern") else {}
                 self.client("events").create_archive(
                     ArchiveName=t.physical[logical_id].ref[-48:],
                     EventSourceArn=props["SourceArn"],
                     RetentionDays=int(props.get("RetentionDays", 0)),
+                    **pattern,
                 )
         for logical_id in functions:
             self._create_role(logical_id, iam.LAMBDA_TRUST)

@@ -11,6 +11,7 @@ replayed event whose record has expired is told from the event alone.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -102,14 +103,20 @@ class DynamoViewStore:
         return self._client
 
     def save(self, call_id: str, detail_type: str, view: OutcomeView) -> None:
+        """Set the view; a call with no record yet (an execution started by hand) still expires."""
+        from handoff.config import settings
         from handoff.store import call_key
 
+        expires = datetime.now(UTC) + timedelta(days=settings().call_retention_days)
         self.client.update_item(
             TableName=self.table_name,
             Key={"pk": {"S": call_key(call_id)}},
-            UpdateExpression="SET #v = :v",
+            UpdateExpression="SET #v = :v, expires_at = if_not_exists(expires_at, :e)",
             ExpressionAttributeNames={"#v": view_attribute(detail_type)},
-            ExpressionAttributeValues={":v": {"S": view.model_dump_json(exclude_none=True)}},
+            ExpressionAttributeValues={
+                ":v": {"S": view.model_dump_json(exclude_none=True)},
+                ":e": {"N": str(int(expires.timestamp()))},
+            },
         )
 
     def load(self, call_id: str, detail_type: str) -> OutcomeView | None:
