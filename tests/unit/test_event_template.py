@@ -79,3 +79,12 @@ def test_the_state_machine_may_no_longer_put_events_itself() -> None:
     policies = RESOURCES["HandoffStateMachine"]["Properties"]["Policies"]
     assert not any("EventBridgePutEventsPolicy" in p for p in policies if isinstance(p, dict))
     assert {"LambdaInvokePolicy": {"FunctionName": {"Ref": "PublishFunction"}}} in policies
+
+
+def test_what_a_publish_state_sends_is_what_the_publish_function_accepts() -> None:
+    from handoff.events.publish import PublishRequest
+
+    for state in _publish_states().values():
+        payload = state["Parameters"]["Payload"]
+        assert set(payload) == {"detail_type", "state.$"} and payload["state.$"] == "$"
+        PublishRequest.model_validate({"detail_type": payload["detail_type"], "state": {"call": {}}})

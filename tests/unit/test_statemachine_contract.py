@@ -164,6 +164,9 @@ LAMBDA_TASKS = sorted(
     (name, state["Parameters"]["FunctionName"])
     for name, state in STATES.items()
     if state.get("Resource") == LAMBDA_INVOKE
+    # Publish states send {detail_type, state} and pass the envelope on unchanged (ResultPath null):
+    # their shape is checked in tests/unit/test_event_template.py.
+    and state["Parameters"]["FunctionName"] != "${PublishFunctionArn}"
 )
 
 
