@@ -70,9 +70,13 @@ def test_the_signal_subscriber_is_optional_off_by_default_with_its_own_dlq_and_r
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["LifecycleSignalDlq", "Arn"]}
 
 
-def test_the_publish_function_may_only_put_events_and_update_the_call_record() -> None:
+def test_the_publish_function_may_only_put_events_update_the_call_record_and_read_the_policy() -> None:
     statements = RESOURCES["PublishFunction"]["Properties"]["Policies"][0]["Statement"]
-    assert sorted(s["Action"] for s in statements) == ["dynamodb:UpdateItem", "events:PutEvents"]
+    assert sorted(str(s["Action"]) for s in statements) == [
+        "['appconfig:StartConfigurationSession', 'appconfig:GetLatestConfiguration']",
+        "dynamodb:UpdateItem",
+        "events:PutEvents",
+    ]
 
 
 def test_the_state_machine_may_no_longer_put_events_itself() -> None:

@@ -115,7 +115,7 @@ def schema(
 
 def validation_error(event: dict[str, Any]) -> str | None:
     """Why an event does not validate against its published schema (None when it does, or has none)."""
-    from jsonschema import Draft4Validator
+    from jsonschema import Draft4Validator  # type: ignore[import-untyped]  # dev only
 
     detail_type = event.get("detail-type")
     if event.get("source") != SOURCE or detail_type not in DETAIL_TYPES:
