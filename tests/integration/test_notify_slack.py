@@ -22,6 +22,7 @@ from handoff.events.view import DynamoViewStore, outcome_view
 from handoff.models import Tool
 from handoff.notify.deliver import deliver
 from handoff.notify.ledger import MessageLedger
+from handoff_dev.policy_files import shipped_policy
 from handoff_dev.sandboxes.base import FaultPlan
 from handoff_dev.sandboxes.slack import SlackSandbox, channel_id
 
@@ -72,7 +73,7 @@ def send(box: SlackSandbox, outcome: str, body: dict[str, Any], **config: Any) -
     DynamoViewStore(TABLE, boto3.client("dynamodb", region_name="us-east-1")).save(
         body["call"]["call_id"], outcome, outcome_view(body)
     )
-    event = json.loads(entry(outcome_event(outcome, body))["Detail"])
+    event = json.loads(entry(outcome_event(outcome, body, policy=shipped_policy()))["Detail"])
     return deliver(outcome, event, connector_for=lambda t: connector if t is Tool.SLACK else None, table_name=TABLE)
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from handoff import policy_source
+from handoff.events.view import OutcomeView
 from handoff.models import CallEnvelope, CallSummary, Mode, OutcomeKind
 from handoff.policy_source import PolicyUnavailable, partner_policy, review_without_policy, routing_policy
 from handoff_dev.policy_files import PARTNER_POLICY_FILE, ROUTING_POLICY_FILE, shipped_partner_policy, shipped_policy
 
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 ROUTING_VERSION, PARTNER_VERSION = shipped_policy().version, shipped_partner_policy().version
 ROUTING_JSON = json.dumps(yaml.safe_load(ROUTING_POLICY_FILE.read_text(encoding="utf-8"))).encode()
 PARTNER_JSON = json.dumps(yaml.safe_load(PARTNER_POLICY_FILE.read_text(encoding="utf-8"))).encode()
@@ -105,15 +109,60 @@ def test_route_names_the_version_it_decided_with(configured: dict[str, Any]) -> 
     assert decision["policy_version"] == decision["handoff"]["policy_version"] == ROUTING_VERSION
 
 
+class Views:
+    """The call record's outcome views, in memory."""
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[str, str], OutcomeView] = {}
+
+    def save(self, call_id: str, detail_type: str, view: OutcomeView) -> None:
+        self.kept[(call_id, detail_type)] = view
+
+    def load(self, call_id: str, detail_type: str) -> OutcomeView | None:
+        return self.kept.get((call_id, detail_type))
+
+
+class Bus:
+    """What was put on the bus, in memory."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def publish(self, entries: Sequence[dict[str, Any]]) -> None:
+        self.entries.extend(entries)
+
+
 def test_without_a_policy_notify_still_reaches_the_default_channel(configured: dict[str, Any]) -> None:
+    from handoff.events.publish import publish_outcome, readable_policy
     from handoff.notify.deliver import notice_for
     from handoff.notify.message import slack_message
 
     configured["routing"] = RuntimeError("AppConfig down")
-    state = CallEnvelope(call=CallSummary(call_id="call_z", event="call.ended"))
+    state = CallEnvelope(call=CallSummary(call_id="call_z", event="call.ended")).model_dump(mode="json")
     for outcome in (OutcomeKind.FAILED, OutcomeKind.ESCALATED):
-        notice = notice_for(outcome, state.model_dump(mode="json"))
+        views, bus = Views(), Bus()
+        publish_outcome(outcome.value, state, publisher=bus, views=views, policy=readable_policy())
+        [event] = bus.entries
+        notice = notice_for(outcome, json.loads(event["Detail"]), views=views)
         assert slack_message(notice).channel == "#fallback"
+
+
+def test_without_a_policy_the_outcome_is_still_published_but_no_lifecycle_signal(
+    configured: dict[str, Any],
+) -> None:
+    from handoff.events.publish import publish_outcome, readable_policy
+
+    state = json.loads((EVENTS_DIR / "publish" / "publish-handed-off.json").read_text())["state"]
+    live = json.loads(ROUTING_JSON)  # a live policy under which this reschedule call produces a signal
+    live["signals"]["follow_up_need"]["intents"].append(state["decision"]["intent"])
+    configured["routing"] = json.dumps(live).encode()
+    with_policy, without = Bus(), Bus()
+    publish_outcome("call.handed_off", state, publisher=with_policy, views=Views(), policy=readable_policy())
+    configured["routing"] = RuntimeError("AppConfig down")
+    published = publish_outcome("call.handed_off", state, publisher=without, views=Views(), policy=readable_policy())
+    assert [e["DetailType"] for e in with_policy.entries] == ["call.handed_off", "call.lifecycle_signal"]
+    assert [e["DetailType"] for e in without.entries] == ["call.handed_off"] and published.signals == ()
+    assert json.loads(without.entries[0]["Detail"])["call_id"] == state["call"]["call_id"]
 
 
 def test_review_without_policy_is_a_self_contained_handoff() -> None:

@@ -27,6 +27,7 @@ from rich.console import Console
 
 from handoff.events.contract import DETAIL_TYPES, EVENT_MODELS, SOURCE
 from handoff.events.schema import all_schemas, compact_schema, event_schema
+from handoff_dev.cli_options import EndpointOption, ProfileOption, RegionOption, StackOption
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = PROJECT_ROOT / "schemas" / "events"
@@ -239,13 +240,10 @@ def tail(
     detail_type: Annotated[
         list[str] | None, typer.Option("--type", "-t", help="Only this detail type (repeatable).")
     ] = None,
-    endpoint_url: Annotated[
-        str | None,
-        typer.Option("--endpoint-url", help="AWS endpoint (the embedded stack).", envvar="HANDOFF_ENDPOINT_URL"),
-    ] = None,
-    profile: Annotated[str | None, typer.Option("--profile", help="AWS profile of a deployment.")] = None,
-    region: Annotated[str | None, typer.Option("--region", help="AWS region.")] = None,
-    stack: Annotated[str | None, typer.Option("--stack", help="CloudFormation stack name of the deployment.")] = None,
+    endpoint_url: EndpointOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    stack: StackOption = None,
     count: Annotated[int | None, typer.Option("--count", help="Exit after this many events.")] = None,
     idle: Annotated[float | None, typer.Option("--idle", help="Exit after this many seconds without an event.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One event per line, as received.")] = False,

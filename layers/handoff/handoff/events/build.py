@@ -29,7 +29,6 @@ from handoff.events.contract import (
 from handoff.events.mask import mask_summary
 from handoff.match.identity import CallerIdentity
 from handoff.models import Candidate, MatchStatus, PipelineState, RecordKind, Tool
-from handoff.policy_source import routing_policy
 from handoff.route.handoff import describe_record
 from handoff.route.policy import Policy
 
@@ -94,17 +93,27 @@ def caller_names(state: PipelineState) -> list[str]:
     return names
 
 
-def _common(state: PipelineState, policy: Policy, now: datetime) -> dict[str, Any]:
+def call_links(state: PipelineState, policy: Policy | None) -> CallLinks | None:
+    """The decision's evidence links, else the policy's DialNexa link; None when neither can say."""
+    call = state.call
+    links = state.decision.handoff.evidence_links if state.decision else {}
+    dialnexa_call = url_or_none(links.get("dialnexa_call"))
+    if dialnexa_call is None and policy is not None:
+        dialnexa_call = policy.links.dialnexa_call.format(call_id=call.call_id)
+    if dialnexa_call is None:
+        return None
+    transcript = url_or_none(links.get("transcript")) if call.has_transcript else None
+    return CallLinks(dialnexa_call=dialnexa_call, transcript=transcript)
+
+
+def _common(state: PipelineState, policy: Policy | None, now: datetime) -> dict[str, Any]:
     call = state.call
     decision = state.decision
-    links = decision.handoff.evidence_links if decision else {}
-    dialnexa_call = url_or_none(links.get("dialnexa_call")) or policy.links.dialnexa_call.format(call_id=call.call_id)
-    transcript = url_or_none(links.get("transcript")) if call.has_transcript else None
     common: dict[str, Any] = {
         "call_id": call.call_id,
         "occurred_at": now,
         "summary": mask_summary(call.summary, names=caller_names(state)),
-        "links": CallLinks(dialnexa_call=dialnexa_call, transcript=transcript),
+        "links": call_links(state, policy),
         "record": record_ref(target_candidate(state)),
     }
     if decision is not None:
@@ -153,10 +162,13 @@ def _json(value: Any) -> dict[str, Any]:
 
 
 def outcome_event(
-    detail_type: str, document: dict[str, Any], *, policy: Policy | None = None, now: datetime | None = None
+    detail_type: str, document: dict[str, Any], *, policy: Policy | None, now: datetime | None = None
 ) -> CallOutcome:
-    """The typed detail of one call outcome from the state document the Publish state received."""
-    policy = policy or routing_policy()
+    """The typed detail of one call outcome from the state document the Publish state received.
+
+    ``policy`` is the routing policy the publisher read; None when it could not read one, and the
+    event is still built (an outcome is never lost), only without the policy's DialNexa link.
+    """
     now = now or datetime.now(UTC)
     state = PipelineState.model_validate(document)
     common = _common(state, policy, now)

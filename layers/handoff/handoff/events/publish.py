@@ -22,7 +22,7 @@ from handoff.events.contract import SOURCE, EventDetail
 from handoff.events.signals import lifecycle_signals
 from handoff.events.view import DynamoViewStore, ViewStore, outcome_view
 from handoff.partners.bus import EventBridgePublisher, Publisher
-from handoff.policy_source import routing_policy
+from handoff.policy_source import PolicyUnavailable, record_unavailable, routing_policy
 from handoff.route.policy import Policy
 
 
@@ -49,13 +49,18 @@ def publish_outcome(
     *,
     publisher: Publisher,
     views: ViewStore,
-    policy: Policy | None = None,
+    policy: Policy | None,
     now: datetime | None = None,
 ) -> Published:
-    policy = policy or routing_policy()
+    """The view, then the outcome event and any lifecycle signal ``policy`` decides on.
+
+    ``policy`` None means the routing policy could not be read: the outcome is still published
+    (its owner must be told; notify falls back to the default channel) but no lifecycle signal,
+    since only the policy may say which intents produce one.
+    """
     now = now or datetime.now(UTC)
     event = outcome_event(detail_type, document, policy=policy, now=now)
-    signals = lifecycle_signals(document, detail_type, policy=policy, now=now)
+    signals = lifecycle_signals(document, detail_type, policy=policy, now=now) if policy is not None else []
     views.save(event.call_id, detail_type, outcome_view(document))
     publisher.publish([entry(event), *(entry(signal) for signal in signals)])
     return Published(event.call_id, detail_type, tuple(s.signal for s in signals))
@@ -80,10 +85,23 @@ class PublishRequest(BaseModel):
 def publish_step(request: PublishRequest) -> dict[str, Any]:
     """The publish function's work: the bus from ``HANDOFF_EVENT_BUS``, the views on ``HANDOFF_TABLE``.
 
+    Never fails for want of a policy: an unreadable policy costs the lifecycle signals, not the outcome.
+
     Built per invocation: ``handoff.aws`` already keeps one boto3 client per process and endpoint.
     """
     from handoff import aws
 
     publisher = EventBridgePublisher(client=aws.client("events"))
     views = DynamoViewStore(settings().table_name, aws.client("dynamodb"))
-    return publish_outcome(request.detail_type, request.state, publisher=publisher, views=views).as_dict()
+    return publish_outcome(
+        request.detail_type, request.state, publisher=publisher, views=views, policy=readable_policy()
+    ).as_dict()
+
+
+def readable_policy() -> Policy | None:
+    """The live routing policy, or None (logged and counted for its alarm) when it cannot be read."""
+    try:
+        return routing_policy()
+    except PolicyUnavailable as exc:
+        record_unavailable(exc)
+        return None

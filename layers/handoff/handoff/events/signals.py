@@ -38,7 +38,6 @@ from handoff.events.contract import (
 from handoff.events.mask import safe_label, safe_sku
 from handoff.match.normalise import is_empty
 from handoff.models import MatchStatus, PipelineState
-from handoff.policy_source import routing_policy
 from handoff.route.decide import gather_facts
 from handoff.route.policy import Policy
 
@@ -209,11 +208,10 @@ def lifecycle_signals(
     document: dict[str, Any] | PipelineState,
     outcome: str,
     *,
-    policy: Policy | None = None,
+    policy: Policy,
     now: datetime | None = None,
 ) -> list[LifecycleSignal]:
-    """The signals one final outcome of a call produces (none, or one)."""
-    policy = policy or routing_policy()
+    """The signals one final outcome of a call produces (none, or one), as ``policy`` decides."""
     state = document if isinstance(document, PipelineState) else PipelineState.model_validate(document)
     if why_not(state, outcome, policy) is not None:
         return []

@@ -46,6 +46,7 @@ from handoff.route.policy import Policy
 
 if TYPE_CHECKING:
     from handoff.connectors.slack import PostedMessage
+    from handoff.events.view import ViewStore
 
 logger = Logger(child=True)
 
@@ -134,12 +135,15 @@ def partner_notice(detail: dict[str, Any], table_name: str | None = None) -> Not
     )
 
 
-def notice_for(outcome: OutcomeKind, detail: dict[str, Any], table_name: str | None = None) -> Notice:
+def notice_for(
+    outcome: OutcomeKind, detail: dict[str, Any], table_name: str | None = None, *, views: ViewStore | None = None
+) -> Notice:
     """The notice for an outcome event: the typed event, and what the call record keeps for the owner.
 
     The event carries only the contract (``handoff.events``); the decision, the matched record,
     the action results, the reviewer and the error are read from the call record, where the
-    publish function put them. Failures before Route still get an owner (ops).
+    publish function put them (``views``, by default the table's). Failures before Route still
+    get an owner (ops).
     """
     if outcome is OutcomeKind.PARTNER_ROUTED:
         return partner_notice(detail, table_name)
@@ -148,7 +152,9 @@ def notice_for(outcome: OutcomeKind, detail: dict[str, Any], table_name: str | N
 
     event = parse_detail(outcome.value, detail)
     assert isinstance(event, CallOutcome)
-    view = (DynamoViewStore(table_name).load(event.call_id, outcome.value) if table_name else None) or OutcomeView()
+    if views is None and table_name:
+        views = DynamoViewStore(table_name)
+    view = (views.load(event.call_id, outcome.value) if views is not None else None) or OutcomeView()
     decision = view.decision or _fallback_decision(event.call_id, event.owner)
     review: ReviewInfo | None = None
     if view.review is not None:
