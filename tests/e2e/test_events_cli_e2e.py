@@ -23,8 +23,20 @@ BUYING = "variant-a_call-ended_completed_inbound_price-availability-buying-inten
 
 def test_tail_prints_the_product_interest_of_the_buying_call_and_cleans_up(stack: Any, rekeyed: Any) -> None:
     tail = subprocess.Popen(
-        [HANDOFF, "events", "tail", "--type", "call.lifecycle_signal", "--endpoint-url", stack.aws_endpoint,
-         "--count", "1", "--idle", "60", "--json"],
+        [
+            HANDOFF,
+            "events",
+            "tail",
+            "--type",
+            "call.lifecycle_signal",
+            "--endpoint-url",
+            stack.aws_endpoint,
+            "--count",
+            "1",
+            "--idle",
+            "60",
+            "--json",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -59,7 +59,10 @@ def test_the_signal_subscriber_is_optional_off_by_default_with_its_own_dlq_and_r
     assert TEMPLATE["Parameters"]["LifecycleSignalQueue"]["Default"] == "disabled"
     optional = [k for k, r in RESOURCES.items() if r.get("Condition") == "LifecycleSignalQueueEnabled"]
     assert set(optional) == {
-        "LifecycleSignalQueueResource", "LifecycleSignalDlq", "LifecycleSignalQueuePolicy", "LifecycleSignalRule"
+        "LifecycleSignalQueueResource",
+        "LifecycleSignalDlq",
+        "LifecycleSignalQueuePolicy",
+        "LifecycleSignalRule",
     }
     queue = RESOURCES["LifecycleSignalQueueResource"]["Properties"]
     assert queue["MessageRetentionPeriod"] == 4 * 86400
