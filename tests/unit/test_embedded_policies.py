@@ -31,7 +31,7 @@ def test_the_state_machine_role_holds_its_templates_resolved_to_this_stacks_reso
     template = Template.load(PROJECT_ROOT / "template.yaml", overrides={"Stage": "dev"})
     statements = [s for d in iam.policy_documents(template, "HandoffStateMachine") for s in d["Statement"]]
     resources = {str(s["Resource"]) for s in statements}
-    assert "arn:aws:events:us-east-1:123456789012:event-bus/handoff-dev" in resources
+    assert "arn:aws:sqs:us-east-1:123456789012:handoff-DeadLetterQueue" in resources  # SQSSendMessagePolicy
     assert "arn:aws:lambda:us-east-1:123456789012:function:handoff-MatchFunction*" in resources
 
 
