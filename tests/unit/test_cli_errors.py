@@ -51,7 +51,10 @@ def moto_endpoint() -> Iterator[str]:
     server.stop()
 
 
-@pytest.mark.parametrize("command", [["executions", "list"], ["executions", "show", "call_x"], ["review", "list"]])
+@pytest.mark.parametrize(
+    "command",
+    [["executions", "list"], ["executions", "show", "call_x"], ["review", "list"], ["events", "tail", "--idle", "1"]],
+)
 def test_an_endpoint_that_does_not_answer_fails_in_seconds_with_one_line(closed_port: int, command: list[str]) -> None:
     began = time.monotonic()
     code, _, stderr = run(*command, "--endpoint-url", f"http://127.0.0.1:{closed_port}")
@@ -64,6 +67,13 @@ def test_an_endpoint_that_is_not_a_url_says_what_a_url_looks_like() -> None:
     code, _, stderr = run("executions", "list", "--endpoint-url", "notaurl")
     assert code == 2
     assert_one_line(stderr, "'notaurl' is not a URL", "http://127.0.0.1:5000")
+
+
+@pytest.mark.parametrize("command", [["events", "tail", "--type"], ["events", "schema"]])
+def test_an_unknown_detail_type_is_bad_input_naming_the_known_ones(command: list[str]) -> None:
+    code, _, stderr = run(*command, "call.nope")
+    assert code == 2
+    assert_one_line(stderr, "unknown detail type 'call.nope'", "call.lifecycle_signal")
 
 
 def test_no_region_says_how_to_set_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from rich.console import Console
 
 from handoff.events.contract import DETAIL_TYPES, EVENT_MODELS, SOURCE
 from handoff.events.schema import all_schemas, compact_schema, event_schema
+from handoff_dev.cli_errors import EXIT_BAD_INPUT, CliError
 from handoff_dev.cli_options import EndpointOption, ProfileOption, RegionOption, StackOption
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -89,8 +90,13 @@ def write_schemas(root: Path = PROJECT_ROOT) -> list[Path]:
 
 
 def _known_type(detail_type: str) -> str:
+    """The detail type, or a one-line bad-input error naming the known ones."""
     if detail_type not in DETAIL_TYPES:
-        raise typer.BadParameter(f"unknown detail type {detail_type!r}; known: {', '.join(DETAIL_TYPES)}")
+        raise CliError(
+            f"unknown detail type {detail_type!r}",
+            f"known: {', '.join(DETAIL_TYPES)} (`handoff events schema` lists them)",
+            EXIT_BAD_INPUT,
+        )
     return detail_type
 
 
@@ -244,8 +250,10 @@ def tail(
     profile: ProfileOption = None,
     region: RegionOption = None,
     stack: StackOption = None,
-    count: Annotated[int | None, typer.Option("--count", help="Exit after this many events.")] = None,
-    idle: Annotated[float | None, typer.Option("--idle", help="Exit after this many seconds without an event.")] = None,
+    count: Annotated[int | None, typer.Option("--count", min=1, help="Exit after this many events.")] = None,
+    idle: Annotated[
+        float | None, typer.Option("--idle", min=0, help="Exit after this many seconds without an event.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One event per line, as received.")] = False,
 ) -> None:
     """Print events as they pass on the Handoff bus (Ctrl-C to stop); the temporary rule and queue are removed."""
