@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handoff.events.publish import PublishRequest, publish_step
-from handoff.redact import install_log_redaction
+from handoff.handlers import function_logger, function_tracer
 
-logger = Logger()
-install_log_redaction(logger)
-tracer = Tracer()
+logger, tracer = function_logger(), function_tracer()
 
 
 @logger.inject_lambda_context(clear_state=True)
