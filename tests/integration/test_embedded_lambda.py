@@ -88,6 +88,20 @@ def test_module_state_lives_as_long_as_its_environment(probe_stack: EmbeddedStac
     assert other["pid"] not in (first["pid"], again["pid"])
 
 
+def test_an_environment_busy_during_a_recycle_serves_no_further_event(probe_stack: EmbeddedStack) -> None:
+    """A recycle (a test installing a fault hook) must not hand a later event to an environment from before it."""
+    pool = probe_stack.registry.pool("AlphaFunction")
+    with ThreadPoolExecutor(max_workers=1) as runner:
+        busy = runner.submit(invoke, probe_stack, "AlphaFunction", {"sleep": 1.0})
+        deadline = time.monotonic() + 10
+        while not (pool.all and not pool.idle) and time.monotonic() < deadline:  # the event is in an environment
+            time.sleep(0.01)
+        pool.recycle()
+        before, _ = busy.result(timeout=10)
+    after, _ = invoke(probe_stack, "AlphaFunction", {})
+    assert after["pid"] != before["pid"] and after["invocations"] == 1
+
+
 def test_a_cold_start_is_timed_and_announced(probe_stack: EmbeddedStack) -> None:
     invoke(probe_stack, "AlphaFunction", {})
     starts = [c for c in probe_stack.registry.cold_starts if c.function == "AlphaFunction"]

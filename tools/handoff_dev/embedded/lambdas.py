@@ -379,6 +379,9 @@ class FunctionPool:
         self.all: set[Environment] = set()
         self.starting = 0
         self.numbers = 0
+        self.generation = 0
+        """Bumped by ``recycle``: an environment of an older generation is never reused."""
+        self.generations: dict[Environment, int] = {}
         self.cond = threading.Condition()
         self.closed = False
 
@@ -392,10 +395,11 @@ class FunctionPool:
                     if env.alive():
                         return env, None
                     self.all.discard(env)
+                    self.generations.pop(env, None)
                 if len(self.all) + self.starting < max(1, self.function.concurrency):
                     self.starting += 1
                     self.numbers += 1
-                    number = self.numbers
+                    number, generation = self.numbers, self.generation
                     break
                 self.cond.wait()
         env = Environment(self.function, self.environment(), number, self.sink, self.zygote)
@@ -411,24 +415,33 @@ class FunctionPool:
         with self.cond:
             self.starting -= 1
             self.all.add(env)
+            self.generations[env] = generation
         self.on_cold(cold)
         return env, cold
 
     def release(self, env: Environment, reusable: bool) -> None:
         with self.cond:
-            if reusable and env.alive() and not self.closed:
+            current = self.generations.get(env) == self.generation
+            if reusable and current and env.alive() and not self.closed:
                 self.idle.append(env)
             else:
                 self.all.discard(env)
+                self.generations.pop(env, None)
                 env.kill()
             self.cond.notify()
 
     def recycle(self) -> None:
-        """Drop idle environments (the next invocations start fresh ones, e.g. after a code change)."""
+        """Drop every environment (the next invocations start fresh ones, e.g. after a code change).
+
+        Idle ones are killed now; busy ones finish their invocation and are killed when released, so no
+        environment started before the recycle (without a new preload hook, say) serves another event.
+        """
         with self.cond:
+            self.generation += 1
             idle, self.idle = self.idle, []
             for env in idle:
                 self.all.discard(env)
+                self.generations.pop(env, None)
         for env in idle:
             env.kill()
 
@@ -438,6 +451,7 @@ class FunctionPool:
             envs = list(self.all)
             self.all.clear()
             self.idle.clear()
+            self.generations.clear()
             self.cond.notify_all()
         for env in envs:
             env.kill()
