@@ -2,7 +2,8 @@
 
 Whatever arrives: never a 5xx (an exception out of ingest is a 5xx on API
 Gateway), never a write for an unsigned or malformed body, and every 4xx names
-the problem in ``{"error", "detail"}``.
+the problem in an RFC 9457 document (``application/problem+json`` with ``type``,
+``title``, ``status``, ``detail``), as openapi.yaml publishes it.
 """
 
 from __future__ import annotations
@@ -80,12 +81,17 @@ def _handle(body: bytes, headers: dict[str, str]) -> tuple[IngestAnswer, MemoryS
     return service.handle(body, headers), store  # an exception here fails the test: it would be a 5xx
 
 
+def _is_problem(body: dict[str, Any], status: int) -> None:
+    """An RFC 9457 document for ``status`` naming the problem (title and detail both said)."""
+    assert body.get("status") == status and body["type"].startswith("urn:handoff:problem:")
+    assert isinstance(body.get("title"), str) and body["title"]
+    assert isinstance(body.get("detail"), str) and body["detail"]
+
+
 def _names_the_problem(answer: IngestAnswer) -> None:
     assert answer.status < 500
     if answer.status >= 400:
-        assert answer.body.get("status") == answer.status and answer.body["type"].startswith("urn:handoff:problem:")
-        assert isinstance(answer.body.get("title"), str) and answer.body["title"]
-        assert isinstance(answer.body.get("detail"), str) and answer.body["detail"]
+        _is_problem(answer.body, answer.status)
 
 
 json_values = st.recursive(
@@ -195,8 +201,7 @@ def test_the_published_api_never_answers_5xx_and_its_4xx_write_nothing(case: Any
     assert response.status_code in (200, 202, 400, 401, 413), (case.method, case.headers, response.text[:200])
     case.validate_response(response)  # documented status, schema-conformant body
     if response.status_code >= 400:
-        problem = response.json()
-        assert problem["error"] and problem["detail"]
+        _is_problem(response.json(), response.status_code)
         assert _item_count(stack) == before
     # The same generated body, correctly signed: malformed content is a named 400, never a 5xx.
     body = case.body if isinstance(case.body, dict | list | str | int | float | bool) else None
@@ -210,7 +215,8 @@ def test_the_published_api_never_answers_5xx_and_its_4xx_write_nothing(case: Any
     )
     assert signed.status_code in (200, 202, 400, 413), signed.text[:300]
     if signed.status_code >= 400:
-        assert signed.json()["error"] and signed.json()["detail"]
+        assert signed.headers["Content-Type"] == "application/problem+json"
+        _is_problem(signed.json(), signed.status_code)
         assert _item_count(stack) == before
 
 
