@@ -421,3 +421,52 @@ def test_importing_redaction_loads_no_validator_until_a_number_needs_one() -> No
     )
     shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert shown.stdout.split() == ["False", "True"]
+
+
+# --------------------------------------------------------------------------- the screen loses nothing
+# The screen (redact._plan) decides at C speed which passes can find anything and where; running
+# every pass everywhere (redact._unscreened) must give the same text, on the corpus and on any text.
+_SPOKEN_CARD = " ".join(["four", "two"] * 8)
+_SCREEN_FRAGMENTS = st.sampled_from(
+    [raw for raw, _ in CARDS + IBANS + VAT_AND_TAX + CVVS + BANK_CONTEXT + CREDENTIALS]
+    + LOOK_ALIKES
+    + [_SPOKEN_CARD, "card verification value one two three", "cvv four five six", "é", "٣", "\n", ", "]
+)
+_SCREEN_TEXT = st.lists(
+    st.one_of(_SCREEN_FRAGMENTS, st.text(max_size=12), st.from_regex(r"[0-9a-z .\-]{1,24}", fullmatch=True))
+)
+
+
+def _unscreened(text: str) -> str:
+    return redact_text(text, _screen=redact._unscreened)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [raw for raw, _ in CARDS + IBANS + VAT_AND_TAX + CVVS + BANK_CONTEXT + CREDENTIALS] + LOOK_ALIKES + [_SPOKEN_CARD],
+)
+def test_the_screen_masks_the_corpus_exactly_as_every_pass_everywhere(text: str) -> None:
+    for framed in (text, f"Caller: so {text}, thanks", f"{text} {text}"):
+        assert redact_text(framed) == _unscreened(framed)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_SCREEN_TEXT.map(" ".join))
+def test_the_screen_masks_any_pii_heavy_text_exactly_as_every_pass_everywhere(text: str) -> None:
+    assert redact_text(text) == _unscreened(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(redact._KEYWORDS.pattern.removeprefix(r"\b").removesuffix(r"\b"), fullmatch=True))
+def test_every_keyword_phrase_starts_with_a_word_the_screen_knows(phrase: str) -> None:
+    if not phrase.isascii():  # "numéro": a text with other scripts' letters skips the word screen
+        assert redact._plan(phrase).keywords
+        return
+    first = phrase.encode("ascii").translate(redact._WORDS_ONLY).split()[0].decode()
+    assert first in redact.KEYWORD_FIRST_WORDS
+
+
+def test_a_text_with_nothing_to_look_at_reaches_no_pass() -> None:
+    plan = redact._plan("the caller wants to move a booking to saturday afternoon, reference bk-48213")
+    assert (plan.iban, plan.cards, plan.vat, plan.national) == ([], [], [], [])
+    assert not (plan.keywords or plan.spoken_cards or plan.spoken_cvv)

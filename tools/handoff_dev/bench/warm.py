@@ -265,3 +265,48 @@ def route(count: int = 100, rounds: int = 5) -> WarmCost:
             handler(document, LambdaContext("handoff-RouteFunction"))
             cpu = _cpu_per_call(lambda _: handler(document, LambdaContext("handoff-RouteFunction")), count, rounds)
     return WarmCost("route", cpu, None, count * rounds, len(json.dumps(document)))
+
+
+@dataclass(frozen=True)
+class Masking:
+    """CPU per redaction: the 30 KB transcript ingest masks before storing, and a log line with nothing to mask."""
+
+    transcript_ms: float
+    transcript_bytes: int
+    log_line_us: float
+    clean_text_us: float
+    runs: int
+
+
+def masking(runs: int = 200, transcript_kb: int = 30) -> Masking:
+    """Median CPU of ``redact_text`` on the bench transcript, and of one INFO log line through the filter."""
+    import io
+    import logging
+
+    from aws_lambda_powertools import Logger
+
+    from handoff.redact import install_log_redaction, redact_text
+
+    text = transcript(transcript_kb)
+    redact_text(text)  # validators imported, caches warm: a warm Lambda's state
+
+    def per_call(fn: Callable[[], Any], batch: int) -> float:
+        samples = []
+        for _ in range(max(5, runs // batch)):
+            start = time.process_time()
+            for _ in range(batch):
+                fn()
+            samples.append((time.process_time() - start) / batch)
+        return statistics.median(samples)
+
+    logger = Logger(service="bench", logger_handler=logging.StreamHandler(io.StringIO()))
+    install_log_redaction(logger)
+    logger.append_keys(call_id="call_8f3a2b")
+    extra = {"status": 202, "execution": "arn:aws:states:us-east-1:123456789012:execution:handoff:call_8f3a2b-1"}
+    return Masking(
+        transcript_ms=per_call(lambda: redact_text(text), 10) * 1000,
+        transcript_bytes=len(text.encode()),
+        log_line_us=per_call(lambda: logger.info("webhook accepted", extra=extra), 100) * 1e6,
+        clean_text_us=per_call(lambda: redact_text("webhook accepted for call_8f3a2b"), 1000) * 1e6,
+        runs=runs,
+    )
