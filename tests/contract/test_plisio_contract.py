@@ -15,6 +15,7 @@ from handoff.connectors.errors import (
     AuthError,
     ConflictError,
     NotFoundError,
+    RateLimitedError,
     RejectedInputError,
     RetryableError,
 )
@@ -303,7 +304,7 @@ def test_wrong_key_on_http_200_is_still_an_auth_error(sandbox: PlisioSandbox, sl
             {"name": "Unprocessable entity", "message": '{"amount":["Amount cannot be blank."]}', "code": 422},
             RejectedInputError,
         ),
-        ({"name": "Too Many Requests", "message": "slow down", "code": 429}, RetryableError),
+        ({"name": "Too Many Requests", "message": "slow down", "code": 429}, RateLimitedError),
         ({"name": "Server Error", "message": "oops", "code": 500}, RetryableError),
     ],
 )

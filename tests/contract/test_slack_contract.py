@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from handoff.connectors.errors import AuthError, RejectedInputError, RetryableError
+from handoff.connectors.errors import AuthError, RateLimitedError, RejectedInputError, RetryableError
 from handoff.connectors.http import RetryPolicy
 from handoff.connectors.slack import (
     ASSUMPTIONS,
@@ -192,7 +192,7 @@ def test_a_timeout_is_raised_for_the_caller_to_look_before_posting_again(
         (200, "not_in_channel", SlackConfigurationError),
         (200, "invalid_blocks", RejectedInputError),
         (200, "message_not_found", RejectedInputError),
-        (429, "ratelimited", RetryableError),
+        (429, "ratelimited", RateLimitedError),
         (200, "internal_error", RetryableError),
         (200, "something_new", RejectedInputError),
         (503, "", RetryableError),

@@ -90,6 +90,25 @@ def test_a_partial_failure_retries_only_what_failed(ledger: Ledger, tool: FakeTo
     assert [r.status for r in results] == [ActionStatus.ALREADY_DONE, ActionStatus.DONE]
 
 
+def test_only_rate_limits_in_the_way_raise_rate_limited_for_the_long_retrier(ledger: Ledger, tool: FakeTool) -> None:
+    from handoff.connectors.errors import RateLimitedError
+
+    tool.failures["B"] = [RateLimitedError("planyo", "rate limited (429)")]
+    with pytest.raises(RateLimitedError):
+        perform_all("call_1", [_action("A"), _action("B")], "note", _connectors, ledger)
+    assert tool.writes == ["A"]
+
+
+def test_a_fault_beside_a_rate_limit_keeps_the_fault_retrier(ledger: Ledger, tool: FakeTool) -> None:
+    from handoff.connectors.errors import RateLimitedError
+
+    tool.failures["A"] = [RateLimitedError("planyo", "rate limited (429)")]
+    tool.failures["B"] = [RetryableError("planyo", "503 from partner")]
+    with pytest.raises(RetryableError) as raised:
+        perform_all("call_1", [_action("A"), _action("B")], "note", _connectors, ledger)
+    assert type(raised.value) is RetryableError
+
+
 def test_a_permanent_failure_fails_the_call_after_trying_the_others(ledger: Ledger, tool: FakeTool) -> None:
     from handoff.connectors.errors import NotFoundError
 

@@ -214,3 +214,22 @@ def test_the_document_ingest_starts_an_execution_with_is_an_envelope() -> None:
     envelope = CallEnvelope.model_validate(started)
     assert set(started) <= set(CallEnvelope.model_fields)
     assert envelope.dump()["settings"] == started["settings"]
+
+
+def test_act_waits_out_a_partners_rate_limit_longer_than_a_fault() -> None:
+    """A 429 is retried by its own retrier (first match wins), whose waits outlast a burst's drain."""
+    from handoff.connectors.errors import RateLimitedError
+
+    retriers = STATES["Act"]["Retry"]
+    first = next(r for r in retriers if RateLimitedError.__name__ in r["ErrorEquals"])
+    fault = next(r for r in retriers if "RetryableError" in r["ErrorEquals"])
+    assert retriers.index(first) < retriers.index(fault)
+
+    def longest_wait(r: dict[str, Any]) -> float:
+        return sum(
+            min(r["IntervalSeconds"] * r.get("BackoffRate", 2.0) ** i, r.get("MaxDelaySeconds", 1e9))
+            for i in range(int(r["MaxAttempts"]))
+        )
+
+    # The burst bench's worst partner bucket took ~92 s to drain (docs/capacity.md).
+    assert longest_wait(first) >= 180 > longest_wait(fault)

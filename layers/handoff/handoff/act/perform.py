@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from handoff.act.operations import CALLS_PER_OPERATION, OPERATIONS, ActionInput, Performed
 from handoff.act.params import retarget, spec_for, validate_params
-from handoff.connectors.errors import AuthError, ConnectorError, RejectedInputError, RetryableError
+from handoff.connectors.errors import AuthError, ConnectorError, RateLimitedError, RejectedInputError, RetryableError
 from handoff.connectors.http import RETRY_AFTER_CAP_SECONDS, HttpClient, RetryPolicy
 from handoff.idempotency import once
 from handoff.models import Action, ActionResult, ActionStatus, ReviewOutcome, Tool
@@ -144,6 +144,7 @@ def perform_all(
         for key in (dropped or [])
     ]
     retryable: list[str] = []
+    rate_limited = 0
     permanent: list[str] = []
 
     @once(
@@ -199,6 +200,8 @@ def perform_all(
                 result = result.model_copy(update={"status": ActionStatus.ALREADY_DONE})
             results.append(result)
         except (RetryableError, IdempotencyAlreadyInProgressError) as exc:
+            if isinstance(exc, RateLimitedError):
+                rate_limited += 1
             retryable.append(f"{action.key}: {exc}")
             results.append(_failed(action, f"will retry: {exc}"))
         except ValidationError as exc:
@@ -211,6 +214,10 @@ def perform_all(
     logger.info("actions performed", extra={"call_id": call_id, "results": [(r.action_key, r.status) for r in results]})
     if permanent:
         raise ActionsFailed("; ".join(permanent + retryable))
+    if retryable and rate_limited == len(retryable):
+        # Only partners' rate limits stood in the way: the state machine's RateLimitedError retrier
+        # waits minutes, long enough for a burst to drain, instead of the short fault retries.
+        raise RateLimitedError("act", "; ".join(retryable))
     if retryable:
         # Raised as RetryableError: its class name is what the state machine's Retry matches.
         raise RetryableError("act", "; ".join(retryable))

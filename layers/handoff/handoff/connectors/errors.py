@@ -36,6 +36,12 @@ class RetryableError(ConnectorError):
         self.retry_after = retry_after
 
 
+class RateLimitedError(RetryableError):
+    """A 429: the partner's rate limit, not a fault. Its own class name lets the state machine
+    wait long enough for the partner's limit to drain (a campaign burst can queue minutes of
+    requests behind one account's limit) instead of spending the short retries meant for faults."""
+
+
 class NotFoundError(ConnectorError):
     """The record does not exist in the tool."""
 

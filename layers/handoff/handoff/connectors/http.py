@@ -23,6 +23,7 @@ from handoff.connectors.errors import (
     ConflictError,
     ConnectorError,
     NotFoundError,
+    RateLimitedError,
     RejectedInputError,
     RetryableError,
 )
@@ -162,7 +163,7 @@ class HttpClient:
         if status in ok_statuses:
             return None
         if status == 429:
-            return RetryableError(
+            return RateLimitedError(
                 self.tool,
                 f"rate limited (429) on {where}",
                 status=status,

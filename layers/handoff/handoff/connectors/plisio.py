@@ -33,6 +33,7 @@ from handoff.connectors.errors import (
     ConflictError,
     ConnectorError,
     NotFoundError,
+    RateLimitedError,
     RejectedInputError,
     RetryableError,
 )
@@ -320,7 +321,9 @@ def envelope_error(body: Mapping[str, Any], http_status: int) -> ConnectorError:
         return AuthError("plisio", text, status=status)
     if status == 404:
         return NotFoundError("plisio", text, status=status)
-    if status == 429 or status >= 500:
+    if status == 429:
+        return RateLimitedError("plisio", text, status=status)
+    if status >= 500:
         return RetryableError("plisio", text, status=status)
     lowered = message.lower()
     if status == 409 or ("order" in lowered and any(w in lowered for w in ("exist", "unique", "taken"))):

@@ -41,7 +41,13 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from handoff.connectors.base import BaseConnector, PartnerSettings, Probe, Secret
-from handoff.connectors.errors import AuthError, ConnectorError, RejectedInputError, RetryableError
+from handoff.connectors.errors import (
+    AuthError,
+    ConnectorError,
+    RateLimitedError,
+    RejectedInputError,
+    RetryableError,
+)
 from handoff.connectors.http import RETRY_AFTER_CAP_SECONDS, parse_retry_after
 from handoff.connectors.redaction import redact_text
 from handoff.models import Tool
@@ -118,6 +124,8 @@ def error_for(method: str, status: int, code: str, *, retry_after: float | None 
     text = f"{method} answered {code or '(no code)'} (HTTP {status})"
     if cls is SlackConfigurationError:
         text += ": check the Slack app's scopes and that the bot is invited to the policy's channels"
+    if cls is RetryableError and (status == 429 or code == "ratelimited"):
+        return RateLimitedError(TOOL.value, text, status=status, retry_after=retry_after)
     if cls is RetryableError:
         return RetryableError(TOOL.value, text, status=status, retry_after=retry_after)
     return cls(TOOL.value, text, status=status)
