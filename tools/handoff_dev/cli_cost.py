@@ -38,6 +38,25 @@ def cost(
         lines.add_row(line.item, f"{line.quantity * 1000:,.1f}", line.unit, f"{line.usd * 1000:.4f}")
     lines.add_row("[b]total[/b]", "", "", f"[b]{result.handoff_per_1000:.4f}[/b]")
     console.print(lines)
+    if profile.paths:
+        per_path = model.path_costs(profile)
+        mix = Table(
+            title="The call mix (an assumption: handoff_dev/bench/paths.py) and each path's figures",
+            caption=f"states walked from the state machine definition; plus {model.FAULT_SHARE:.0%} of calls "
+            "meeting a partner fault and its measured retries",
+        )
+        for column in ("path", "share", "states entered", "Lambda runs", "events", "USD per 1,000 calls"):
+            mix.add_column(column, justify="left" if column == "path" else "right")
+        for name, path in profile.paths.items():
+            mix.add_row(
+                name,
+                f"{path['share']:.0%}",
+                str(path["transitions"]),
+                str(len(path["lambda_invocations"])),
+                str(path["events"]),
+                f"{per_path[name]:.4f}",
+            )
+        console.print(mix)
     compare = Table(title=f"{calls_per_month:,} calls per month (hosted prices of {model.HOSTED_PRICES_AS_OF})")
     for column in ("who", "plan", "units per call", "USD per 1,000 calls", "USD per month"):
         compare.add_column(column)

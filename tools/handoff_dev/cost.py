@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +150,20 @@ ASSUMPTIONS: tuple[str, ...] = (
     "its waiting time (AWS and partner round trips, measured on a loaded 2-core machine) is billed as measured.",
     "Each execution is one X-Ray trace, plus one for ingest and one per notify delivery (Tracing: Active).",
     "DynamoDB writes are billed per 1 KB of the larger of the old and new item, reads per 4 KB.",
+    "Lambda bills the INIT phase of on-demand ZIP functions on managed runtimes since 2025-08-01 (AWS Compute "
+    "blog, 'AWS Lambda standardizes billing for INIT phase'). The init duration is the Lambda-like cold start "
+    "measured by make bench, billed as measured (init runs unthrottled, at up to two vCPUs, whatever the memory); "
+    "COLD_START_SHARE of invocations are assumed cold (AWS: usually under 1% on busy functions; a few hundred calls "
+    "a day leaves environments idle long enough to be recycled far more often).",
+    "The path mix (handoff_dev.bench.paths.MIX) is an assumption stated there; each path's states are walked from "
+    "the state machine definition, and FAULT_SHARE of calls are assumed to meet a partner fault and pay the retried "
+    "attempts the faulty bench run measured.",
 )
+
+COLD_START_SHARE = 0.05
+"""Share of invocations that start a new execution environment (an assumption, see ASSUMPTIONS)."""
+FAULT_SHARE = 0.10
+"""Share of calls assumed to meet a partner fault (5xx, 429, timeout) and be retried by the state machine."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +194,11 @@ class CallProfile:
     secrets_calls: float
     traces: float
     log_kb: float = 8.0
+    init_ms: dict[str, float] = field(default_factory=dict)
+    """Each function's cold start (INIT) duration, ms, as make bench measured it Lambda-like."""
+    cold_start_share: float = COLD_START_SHARE
+    paths: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The path mix the profile was built from: share, transitions, Lambda invocations, events per path."""
     retention_days: int = 30
     memory_mb: int = TEMPLATE_MEMORY_MB
     measured_on: str = "built-in defaults"
@@ -256,6 +274,15 @@ def call_cost(profile: CallProfile = DEFAULT_PROFILE) -> CallCost:
         gb_seconds += use.invocations * gb * lambda_billed_ms(use, profile.cpu_scale) / 1000
         invocations += use.invocations
     lines.append(CostLine("Lambda compute", gb_seconds, "GB-s", gb_seconds * p["lambda_gb_second_arm64"].each))
+    init_gb_seconds = sum(
+        use.invocations * profile.cold_start_share * gb * math.ceil(profile.init_ms.get(name, 0.0)) / 1000
+        for name, use in profile.functions.items()
+    )
+    lines.append(
+        CostLine(
+            "Lambda init (cold starts)", init_gb_seconds, "GB-s", init_gb_seconds * p["lambda_gb_second_arm64"].each
+        )
+    )
     lines.append(CostLine("Lambda requests", invocations, "requests", invocations * p["lambda_request"].each))
     lines.append(
         CostLine("Step Functions", profile.transitions, "transitions", profile.transitions * p["sfn_transition"].each)
@@ -295,6 +322,23 @@ def call_cost(profile: CallProfile = DEFAULT_PROFILE) -> CallCost:
     log_gb = profile.log_kb / 1024 / 1024
     lines.append(CostLine("CloudWatch Logs", profile.log_kb, "KB", log_gb * p["logs_ingest_gb"].each))
     return CallCost(lines)
+
+
+def path_costs(profile: CallProfile) -> dict[str, float]:
+    """USD per 1,000 calls if every call took one path of the profile's mix (its states, Lambdas, events)."""
+    step_functions = {name for path in profile.paths.values() for name in path.get("lambda_invocations", [])}
+    out: dict[str, float] = {}
+    for name, path in profile.paths.items():
+        counts = {fn: path["lambda_invocations"].count(fn) for fn in step_functions}
+        functions = {
+            fn: replace(use, invocations=counts[fn]) if fn in step_functions else use
+            for fn, use in profile.functions.items()
+        }
+        variant = replace(
+            profile, functions=functions, transitions=float(path["transitions"]), eventbridge_events=path["events"]
+        )
+        out[name] = call_cost(variant).per_1000
+    return out
 
 
 def fixed_monthly() -> float:

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from handoff_dev import cost
-from handoff_dev.bench import artifacts, burst, coldstart, embedded, warm
+from handoff_dev.bench import artifacts, burst, coldstart, embedded, paths, warm
 
 RESULTS = cost.RESULTS_FILE
 TARGETS = {
@@ -155,14 +155,27 @@ def run(quick: bool = False) -> dict[str, Any]:
     console.log(f"transitions with retries: {faulty_calls} calls, partners failing 30% (5xx, 429)")
     faulty = embedded.run(calls=faulty_calls, senders=4, fault_rate=0.30)
     timings["faulty_s"] = time.perf_counter() - t
+    # Every path of a realistic mix, walked from the definition (a short run never enters the analysis
+    # wait or a review timing out); the clean run's histories check the walk on the paths it entered.
+    mix = paths.figures()
+    retries_per_faulty_call = sum(e.retries for e in faulty.executions) / max(1, len(faulty.executions))
+    mix_transitions = paths.mix_average({f.name: f.transitions for f in mix}, mix)
+    measured_by_outcome: dict[str, list[int]] = {}
+    for facts in clean.executions:
+        measured_by_outcome.setdefault(facts.outcome, []).append(facts.transitions)
     results["transitions_per_call"] = _figure(
-        statistics.mean(e.transitions for e in faulty.executions),
+        mix_transitions + cost.FAULT_SHARE * retries_per_faulty_call,
         "transitions",
-        without_faults=round(statistics.mean(e.transitions for e in clean.executions), 2),
+        mix_without_faults=round(mix_transitions, 3),
+        fault_share=cost.FAULT_SHARE,
+        retries_per_faulty_call=round(retries_per_faulty_call, 3),
         with_faults_calls=faulty.calls,
-        retried_task_attempts=sum(e.retries for e in faulty.executions),
-        counted="StateEntered events + retried task attempts, from each execution's history",
-        note="calls waiting for review count the transitions taken so far; a decision adds 3 to 4",
+        per_path={f.name: f.as_dict() for f in mix},
+        measured_by_outcome={k: round(statistics.mean(v), 2) for k, v in sorted(measured_by_outcome.items())},
+        counted="states entered per path, walked from statemachine/handoff.asl.json over the mix in "
+        "tools/handoff_dev/bench/paths.py, plus FAULT_SHARE x the retried task attempts per call of a run with "
+        "partners failing 30%; measured_by_outcome: StateEntered events of the clean run (a call waiting for "
+        "review counts the states entered so far)",
     )
 
     t = time.perf_counter()
@@ -183,6 +196,19 @@ def run(quick: bool = False) -> dict[str, Any]:
 
     inputs = embedded.profile_inputs(clean)
     inputs["transitions"] = results["transitions_per_call"]["value"]
+    # The state machine's Lambdas and the outcome events follow the mix, not the clean run's outcome split.
+    measured_steps = [inputs["functions"][n] for n in ("MatchFunction", "RouteFunction") if n in inputs["functions"]]
+    for name, invocations in paths.lambda_invocations(mix).items():
+        use = inputs["functions"].get(name) or {
+            # Not entered by the clean run (a review decided): priced like its measured sibling steps.
+            "cpu_ms": statistics.median(u["cpu_ms"] for u in measured_steps) if measured_steps else 10.0,
+            "wait_ms": statistics.median(u["wait_ms"] for u in measured_steps) if measured_steps else 100.0,
+        }
+        inputs["functions"][name] = {**use, "invocations": invocations}
+    inputs["eventbridge_events"] = paths.mix_average({f.name: f.events for f in mix}, mix)
+    inputs["init_ms"] = {_function_resource(c.function): round(c.median_ms, 1) for c in colds}
+    inputs["cold_start_share"] = cost.COLD_START_SHARE
+    inputs["paths"] = {f.name: f.as_dict() for f in mix}
     profile = cost.CallProfile.from_dict(
         {**inputs, "measured_on": f"make bench, {results['measured_at'][:10]}, {calls} calls + {faulty_calls} faulty"}
     )
@@ -220,6 +246,11 @@ def _outcomes(run: embedded.ThroughputRun) -> dict[str, int]:
     for facts in run.executions:
         counts[facts.outcome] = counts.get(facts.outcome, 0) + 1
     return counts
+
+
+def _function_resource(code_dir: str) -> str:
+    """functions/request_review -> RequestReviewFunction (the template's logical id)."""
+    return "".join(part.capitalize() for part in code_dir.split("_")) + "Function"
 
 
 def _cpus() -> int:
