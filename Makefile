@@ -70,7 +70,10 @@ stress: $(STAMP) ## Pass/fail reliability suites on loopback: duplicate storm, p
 
 .PHONY: help install demo dev test lint build check bench stress
 
+# dnspython stays out: email-validator imports it only for deliverability checks (DNS look-ups), which
+# Handoff never asks for (check_deliverability=False in match/normalise.py); 2.7 MB of the layer.
 layers/handoff/requirements.txt: uv.lock ## Layer requirements from the lock (boto3 comes with the Lambda runtime)
 	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-header -q \
 		--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer \
+		--no-emit-package dnspython \
 		-o $@

@@ -194,3 +194,17 @@ def test_identity_ignores_ids_the_agent_only_read_out_as_phones() -> None:
     call = CallSummary(call_id="c1", event="call.ended")
     identity = build_identity(call, "Agent: Call us on 555 555 0100.\nUser: Thanks.")
     assert identity.phones == []
+
+
+def test_email_normalisation_needs_no_dnspython_which_the_layer_leaves_out() -> None:
+    """The Makefile exports the layer without dnspython: e-mail checks must never reach it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; sys.modules['dns'] = None; sys.modules['dns.resolver'] = None;"
+        "from handoff.match.normalise import normalise_email, find_emails;"
+        "print(normalise_email('Elena.Marsh@Example.com'), find_emails('write to a@b.co please'))"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert shown.stdout.split() == ["elena.marsh@example.com", "['a@b.co']"]
