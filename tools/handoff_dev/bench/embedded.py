@@ -155,6 +155,7 @@ class ThroughputRun:
     unsettled: dict[str, str] = field(default_factory=dict)
     """Calls that did not settle, each with why (HTTP status, record state, the state it stopped in)."""
     cold_starts: dict[str, list[float]] = field(default_factory=dict)  # function -> [init ms]
+    log_kb_per_call: float = 0.0  # every function's log stream, START/END lines included, per call
 
     @property
     def degraded(self) -> bool:
@@ -300,6 +301,7 @@ def run(calls: int = 200, senders: int = 8, timeout: float = 120.0, fault_rate: 
                     facts.append(ExecutionFacts(call_id, view.status, view.outcome, transitions, retries))
                 record_kb = _mean_call_record_kb(stack, [c for c, _ in bodies])
             invocations = _invocation_timings(stack, first_invocation)
+            log_bytes = _log_bytes(stack)
             return ThroughputRun(
                 calls=calls,
                 senders=senders,
@@ -312,6 +314,7 @@ def run(calls: int = 200, senders: int = 8, timeout: float = 120.0, fault_rate: 
                 call_record_kb=record_kb,
                 unsettled=unsettled,
                 cold_starts=_cold_starts(stack),
+                log_kb_per_call=log_bytes / 1024 / max(1, calls),
             )
     finally:
         counter.uninstall()
@@ -335,6 +338,12 @@ def _cold_starts(stack: EmbeddedStack) -> dict[str, list[float]]:
     for cold in stack.registry.cold_starts:
         starts.setdefault(cold.function, []).append(round(cold.init_ms, 1))
     return starts
+
+
+def _log_bytes(stack: EmbeddedStack) -> int:
+    """Bytes every function wrote to its log stream in this stack's life (CloudWatch bills ingestion per byte)."""
+    sink = stack.registry.logs
+    return sum(len(line.encode()) + 1 for function in list(sink.lines) for line in sink.of(function))
 
 
 def _mean_call_record_kb(stack: EmbeddedStack, call_ids: list[str]) -> float:
@@ -376,4 +385,5 @@ def profile_inputs(run: ThroughputRun) -> dict[str, Any]:
         "http_api_requests": 1.0,
         "secrets_calls": per_call("secretsmanager"),
         "traces": (n + executions + notify) / n,
+        "log_kb": round(run.log_kb_per_call, 2),
     }
