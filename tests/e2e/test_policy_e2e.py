@@ -161,7 +161,16 @@ def test_with_no_policy_readable_calls_go_to_review_and_the_default_channel_is_t
 ) -> None:
     from handoff_dev.embedded.stack import EmbeddedStack, StackOptions
 
-    options = StackOptions(port=0, aws_port=0, schedules=False, publish_policies=False)
+    # A fallback distinct from every owner's channel and from the Slack connector's own
+    # default_channel (#handoff-ops), so the channel told proves which setting was used.
+    fallback = "#handoff-fallback"
+    options = StackOptions(
+        port=0,
+        aws_port=0,
+        schedules=False,
+        publish_policies=False,
+        parameter_overrides={"DefaultNotifyChannel": fallback},
+    )
     with EmbeddedStack(options) as stack:
         shown = _cli(stack, "policy", "show", "--json")
         assert {r["state"] for r in json.loads(shown.output)} == {"no deployment"}
@@ -170,9 +179,9 @@ def test_with_no_policy_readable_calls_go_to_review_and_the_default_channel_is_t
         assert decision["mode"] == "review"
         assert decision["rules_fired"] == ["safe-default:policy-unavailable"]
         assert decision["policy_version"] == "unavailable"
-        assert decision["owner"]["slack_channel"] == "#handoff-ops"  # the template's DefaultNotifyChannel
+        assert decision["owner"]["slack_channel"] == fallback  # the template's DefaultNotifyChannel
         assert stack.delivery.wait_idle(timeout=30)
         posted = [m for m in stack.sandboxes["slack"].messages if "call_no_policy" in json.dumps(m)]
         assert posted, "notify told nobody"
-        assert all(m.get("channel") == "#handoff-ops" for m in posted)
+        assert {m.get("channel") for m in posted} == {fallback}
         assert stack.sandboxes["planyo"].effects.get("modify_reservation", 0) == 0

@@ -58,6 +58,24 @@ def test_an_unknown_operation_is_a_policy_error_with_its_line() -> None:
     assert problem.line == _line_of(text, "plisio.refund_everything") and "unknown operation" in problem.message
 
 
+def test_an_operation_in_a_tool_act_never_changes_is_a_policy_error_naming_the_rule_and_operation() -> None:
+    """Slack is only told (by notify): ``slack.post_message`` as an action is refused at load, not at act time.
+
+    ``handoff policy check/push``, AppConfig's validator (``validate_version``) and the loader all
+    parse through ``parse_policy``/``parse_kind``, so this one check refuses it on every path.
+    """
+    from handoff.policy_source import parse_kind
+
+    text = _policy_text().replace("[plisio.get_invoice]", "[slack.post_message]", 1)
+    for parse in (parse_policy, lambda t: parse_kind("routing", t, "routing version 7")):
+        with pytest.raises(PolicyError) as caught:
+            parse(text)
+        [problem] = caught.value.problems
+        assert problem.line == _line_of(text, "slack.post_message")
+        assert problem.field.startswith("intents.") and problem.field.endswith(".operations[0]")
+        assert "act performs no operation in slack" in problem.message and "slack.post_message" in problem.message
+
+
 def test_an_operation_whose_required_param_the_intent_does_not_establish_is_a_policy_error() -> None:
     text = _policy_text().replace('    requires: ["requested_date|appointment_date|new_date"]\n', "", 1)
     with pytest.raises(PolicyError) as caught:

@@ -77,6 +77,7 @@ MEMBER_CHANNELS = (
     "#sales-managers",
     "#finance-escalations",
     "#risk-oncall",
+    "#handoff-fallback",  # a DefaultNotifyChannel distinct from default_channel (tests/e2e/test_policy_e2e.py)
 )
 CHANNELS = frozenset(MEMBER_CHANNELS)
 NOT_MEMBER = frozenset({"#private-finance"})

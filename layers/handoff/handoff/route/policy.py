@@ -69,6 +69,12 @@ class OperationRef(PolicyModel):
 
     @model_validator(mode="after")
     def _known(self) -> OperationRef:
+        if not OPERATIONS[self.tool]:
+            performs = ", ".join(sorted(t.value for t, ops in OPERATIONS.items() if ops))
+            raise ValueError(
+                f"act performs no operation in {self.tool.value} ({self} cannot be an action; "
+                f"tools act can change: {performs})"
+            )
         if self.operation not in OPERATIONS[self.tool]:
             known = ", ".join(sorted(OPERATIONS[self.tool]))
             raise ValueError(f"unknown operation {self.operation!r} for {self.tool.value} (known: {known})")
