@@ -161,6 +161,21 @@ def test_edits_must_fit_the_review(record_id: str | None, drop: list[str], probl
         assert len(problems) == 1 and problems[0].startswith(problem)
 
 
+def test_a_record_of_another_tool_is_refused_unless_the_actions_of_the_first_tool_are_dropped() -> None:
+    """A reviewer's choice goes through the same rule as act.params.retarget: an operation acts in its own tool."""
+    candidates = [
+        *STATE["match"]["candidates"],
+        {"tool": "bookingmood", "kind": "booking", "record_id": "BK-1", "confidence": 0.5},
+    ]
+    review = _review({**STATE, "match": {**STATE["match"], "candidates": candidates}})
+    [problem] = edit_problems(review, "BK-1", [])
+    assert problem == (
+        "record_id: BK-1 is a bookingmood record; planyo.modify_reservation cannot act on it "
+        "(drop the action or choose a record of its tool)"
+    )
+    assert edit_problems(review, "BK-1", ["planyo.modify_reservation"]) == []
+
+
 def test_any_record_may_be_named_when_match_found_no_candidates() -> None:
     state = {**STATE, "match": {"status": "none"}}
     assert edit_problems(_review(state), "found-it-myself", []) == []

@@ -264,7 +264,24 @@ def edit_problems(review: ReviewRecord, record_id: str | None, drop_actions: lis
     if unknown:
         known = ", ".join(keys) or "none"
         problems.append(f"drop_actions: {', '.join(unknown)} not among the proposed actions ({known})")
-    if record_id and review.candidates and record_id not in {c.record_id for c in review.candidates}:
-        ids = ", ".join(c.record_id for c in review.candidates)
-        problems.append(f"record_id: {record_id} is not one of the candidates ({ids})")
+    if record_id and review.candidates:
+        tools = {c.tool for c in review.candidates if c.record_id == record_id}
+        if not tools:
+            ids = ", ".join(c.record_id for c in review.candidates)
+            problems.append(f"record_id: {record_id} is not one of the candidates ({ids})")
+        else:
+            # Act moves every kept action with a target onto the record; an operation belongs to
+            # its tool, so a record of another tool would be the wrong record (act.params.retarget).
+            dropped = set(drop_actions)
+            stranded = [
+                f"{a.tool}.{a.operation}"
+                for a in review.actions
+                if a.target and a.tool not in tools and not {a.key, f"{a.tool}.{a.operation}"} & dropped
+            ]
+            if stranded:
+                where = "/".join(sorted(t.value for t in tools))
+                problems.append(
+                    f"record_id: {record_id} is a {where} record; {', '.join(stranded)} cannot act on it "
+                    f"(drop the action or choose a record of its tool)"
+                )
     return problems
