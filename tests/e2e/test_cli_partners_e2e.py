@@ -34,6 +34,17 @@ def test_route_explain_answers_every_sample_with_its_mode_and_reasons() -> None:
     assert all(r["looked_up_in"] == "sandbox" for r in reports)
 
 
+def test_route_explain_lists_the_decision_rules_checked_in_order_and_the_one_that_fired() -> None:
+    hangup = next(p for p in SAMPLES if "no-answer" in p.name)
+    result = CliRunner().invoke(app, ["route", "explain", str(hangup), "--json"])
+    report = json.loads(result.stdout)
+    assert report["decided_by"] == "no-contact"
+    assert [(r["rule"], r["fired"]) for r in report["decision_rules"]] == [("no-contact", True)]
+    reschedule = next(p for p in SAMPLES if "reschedule" in p.name)
+    shown = CliRunner().invoke(app, ["route", "explain", str(reschedule)]).stdout
+    assert "decision rules checked in order" in shown and "fired act" in shown
+
+
 def test_route_explain_names_the_problem_of_a_body_ingest_would_refuse(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"event_type": "call_ended", "payload": {"call": {}}}')

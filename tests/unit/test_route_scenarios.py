@@ -15,7 +15,7 @@ import pytest
 from handoff.match.identity import build_identity
 from handoff.match.sources import RecordSource, match_call
 from handoff.models import CallSummary, Mode, RouteDecision, Tool, Urgency
-from handoff.route.decide import decide
+from handoff.route.decide import DECISION_RULES, Evaluation, evaluate
 from handoff_dev.match_seed import BrokenSource, seed_records, seed_sources
 from handoff_dev.policy_files import shipped_policy
 
@@ -560,6 +560,10 @@ def _sources(scenario: Scenario) -> list[RecordSource]:
 
 
 def run(scenario: Scenario) -> RouteDecision:
+    return run_rules(scenario).decision
+
+
+def run_rules(scenario: Scenario) -> Evaluation:
     call = CallSummary(
         call_id="call_" + str(abs(hash(scenario.name)))[:10],
         event=scenario.event,
@@ -575,7 +579,7 @@ def run(scenario: Scenario) -> RouteDecision:
     )
     identity = build_identity(call, scenario.transcript)
     match = match_call(identity, _sources(scenario), budget_seconds=5)
-    return decide(call, match, shipped_policy())
+    return evaluate(call, match, shipped_policy())
 
 
 def test_the_suite_covers_at_least_forty_calls() -> None:
@@ -641,3 +645,57 @@ def test_card_numbers_and_tax_ids_never_enter_the_handoff() -> None:
 
 def test_every_decision_records_the_policy_version() -> None:
     assert run(SCENARIOS[0]).policy_version.startswith("20")
+
+
+# --------------------------------------------------------------------------- the decision rules, in order
+# Which decision rule decides each scenario, with the mode it gives and the rule id it records
+# (None: it records none of its own; needs-review's reasons are the guards' that fired).
+DECIDES: dict[str, tuple[Mode, str | None]] = {
+    "no-contact": (Mode.NONE, "no-contact"),
+    "unknown-intent": (Mode.REVIEW, "safe-default:unknown-intent"),
+    "no-buying-intent": (Mode.NONE, "revenue:no-buying-intent"),
+    "needs-review": (Mode.REVIEW, None),
+    "nothing-to-act-on": (Mode.REVIEW, "safe-default:nothing-to-act-on"),
+    "act": (Mode.ACT, None),
+}
+
+
+def test_the_decision_rules_are_the_documented_order() -> None:
+    assert [rule.name for rule in DECISION_RULES] == list(DECIDES)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_the_first_decision_rule_that_applies_decides(scenario: Scenario) -> None:
+    evaluation = run_rules(scenario)
+    names = [rule.name for rule in DECISION_RULES]
+    assert list(evaluation.checked) == names[: len(evaluation.checked)]
+    mode, recorded = DECIDES[evaluation.decided_by]
+    assert evaluation.decision.mode is mode
+    assert recorded is None or recorded in evaluation.decision.rules_fired
+    if evaluation.decided_by == "act":
+        assert evaluation.decision.rules_fired[-1] in ("decision:act", "decision:hand off")
+
+
+def test_every_decision_rule_decides_at_least_one_scenario() -> None:
+    deciding = {run_rules(s).decided_by for s in SCENARIOS}
+    assert deciding == set(DECIDES) - {"nothing-to-act-on"}  # reached under another policy: below
+
+
+def test_an_acting_intent_whose_only_action_was_withdrawn_goes_to_review_as_nothing_to_act_on() -> None:
+    """No scenario under the shipped policy reaches it (receipts are reviewed); a policy that acts on them does."""
+    from handoff.models import Candidate, MatchResult, MatchStatus, RecordKind
+    from handoff.route.policy import parse_policy
+    from handoff_dev.policy_files import ROUTING_POLICY_FILE
+
+    text = ROUTING_POLICY_FILE.read_text(encoding="utf-8")
+    acting = text.replace(
+        "    # DESIGN: Plisio billing disputes and receipts go to review.\n    mode: review", "    mode: act"
+    )
+    assert acting != text
+    invoice = Candidate(tool=Tool.PLISIO, kind=RecordKind.INVOICE, record_id="plisio_0917", confidence=0.99)
+    match = MatchResult(status=MatchStatus.STRONG, confidence=0.99, candidates=[invoice])
+    call = CallSummary(call_id="call_receipt", event="call.ended", analysis={"intent": "receipt_request", **INVOICE})
+    evaluation = evaluate(call, match, parse_policy(acting))
+    assert evaluation.decided_by == "nothing-to-act-on"
+    assert evaluation.decision.mode is Mode.REVIEW and evaluation.decision.actions == []
+    assert evaluation.decision.rules_fired[-2:] == ["receipt:email-not-verified", "safe-default:nothing-to-act-on"]

@@ -95,6 +95,11 @@ def _print_report(path: Path, report: dict[str, Any]) -> None:
     console.print(f"owner {owner}  urgency {urgency}  policy {report['policy_version']}")
     for rule, reason in zip(report["rules_fired"], report["reasons"], strict=False):
         console.print(f"  [dim]{rule}[/dim]: {reason}")
+    checked = report["decision_rules"]
+    console.print(f"decision rules checked in order, the first that applies decides ({len(checked)}):")
+    for step in checked:
+        mark = "[bold]fired[/bold]" if step["fired"] else "[dim]no[/dim]   "
+        console.print(f"  {mark} {step['rule']}: {step['meaning']}")
 
 
 @connectors_app.command("check")

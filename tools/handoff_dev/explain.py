@@ -16,7 +16,7 @@ from handoff.ingest.envelope import CallEvent, Ping, UnknownEvent, parse_webhook
 from handoff.match.identity import build_identity
 from handoff.match.sources import DEFAULT_BUDGET_SECONDS, RecordSource, match_call
 from handoff.models import CallSummary, MatchResult
-from handoff.route.decide import decide
+from handoff.route.decide import DECISION_RULES, evaluate
 from handoff.route.policy import Policy
 from handoff_dev.policy_files import shipped_policy
 
@@ -38,7 +38,8 @@ def explain_call(
 
 
 def _report(call: CallSummary, match: MatchResult, policy: Policy) -> dict[str, Any]:
-    decision = decide(call, match, policy)
+    evaluation = evaluate(call, match, policy)
+    decision = evaluation.decision
     return {
         "mode": decision.mode.value,
         "intent": decision.intent,
@@ -54,6 +55,11 @@ def _report(call: CallSummary, match: MatchResult, policy: Policy) -> dict[str, 
         "decision": decision.model_dump(mode="json"),
         "reasons": decision.reasons,
         "rules_fired": decision.rules_fired,
+        "decision_rules": [
+            {"rule": rule.name, "meaning": rule.meaning, "fired": rule.name == evaluation.decided_by}
+            for rule in DECISION_RULES[: len(evaluation.checked)]
+        ],
+        "decided_by": evaluation.decided_by,
         "policy_version": decision.policy_version,
     }
 

@@ -13,11 +13,18 @@ The order of the checks is the safety argument:
 
 Every check that fires appends a human reason and a ``rules_fired`` id, so the
 reviewer and ``handoff route explain`` show exactly why.
+
+The decision itself is :data:`DECISION_RULES`: named rules, each a predicate on the
+:class:`Situation` and the decision it makes, checked in order; the first that applies
+decides. :func:`evaluate` returns which were checked (``handoff route explain`` prints
+them); the facts and guards above are the :class:`Situation`'s stages, which run once,
+in order, when a rule first needs them.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -309,18 +316,41 @@ def build_action(
     )
 
 
-def decide(
-    call: CallSummary, match: MatchResult, policy: Policy, *, analysis_used: AnalysisRef | None = None
-) -> RouteDecision:
-    """Apply the policy (the live one from AppConfig, or a candidate file) to a call and its match.
+class Situation:
+    """One call under one policy, worked out in stages as the decision rules ask for them.
 
-    ``analysis_used`` (what Match read) is cited by the decision.
+    Each stage runs once and in a fixed order (``assess`` before ``prepare``), so the
+    reasons are appended in the order a reviewer reads them, whichever rule asks first.
     """
-    trail = Trail()
-    identity = CallerIdentity.model_validate(match.identity) if match.identity else CallerIdentity()
-    analysis = call.analysis or {}
+
+    def __init__(
+        self, call: CallSummary, match: MatchResult, policy: Policy, analysis_used: AnalysisRef | None
+    ) -> None:
+        self.call, self.match, self.policy, self.analysis_used = call, match, policy, analysis_used
+        self.trail = Trail()
+        self.identity = CallerIdentity.model_validate(match.identity) if match.identity else CallerIdentity()
+        self.analysis: dict[str, Any] = call.analysis or {}
+        self.no_contact = _no_contact_reason(call, policy)
+        self.intent, self.alias = policy.resolve_intent(self.analysis.get("intent"))
+        self.facts = Facts(intent=None, raw_intent=None)
+        self.urgency = policy.defaults.urgency
+        self.owner = _owner(policy, policy.defaults.owner, escalate=False)
+        self.review: list[str] = []
+        """Why a human must decide first (``intent``, ``rules``, ``identity``, ``target``, ...)."""
+        self.failed_lookups: list[str] = []
+        self.actions: list[Action] = []
+        self.target: Candidate | None = None
+        self._assessed = self._prepared = False
+
+    @property
+    def rule(self) -> IntentRule:
+        """The policy's rule for the call's intent (only asked once the intent is known)."""
+        if self.intent is None:
+            raise ValueError("the intent is unknown: no intent rule applies")
+        return self.policy.intents[self.intent]
 
     def finish(
+        self,
         mode: Mode,
         intent: str,
         kind: Any,
@@ -334,148 +364,133 @@ def decide(
         flags: set[str] | None = None,
     ) -> RouteDecision:
         handoff = build_handoff(
-            call=call,
-            match=match,
-            policy=policy,
+            call=self.call,
+            match=self.match,
+            policy=self.policy,
             kind=kind,
             intent=intent,
             target=target,
             owner=owner,
             urgency=urgency,
-            reasons=trail.reasons,
+            reasons=self.trail.reasons,
             next_step=next_step,
             flags=flags,
         )
-        if analysis_used is not None:
-            handoff.extras.setdefault("analysis", analysis_used.cite())
+        if self.analysis_used is not None:
+            handoff.extras.setdefault("analysis", self.analysis_used.cite())
         return RouteDecision(
             mode=mode,
             intent=intent,
             actions=actions or [],
             owner=owner,
             urgency=urgency,
-            reasons=trail.reasons,
-            rules_fired=trail.fired,
+            reasons=self.trail.reasons,
+            rules_fired=self.trail.fired,
             handoff=handoff,
-            policy_version=policy.version,
+            policy_version=self.policy.version,
             notify=notify,
-            analysis=analysis_used,
+            analysis=self.analysis_used,
         )
 
-    # 1. Nothing was said: pings, hangups, no-answers.
-    no_contact = _no_contact_reason(call, policy)
-    if no_contact:
-        trail.add("no-contact", f"Nothing to do: {no_contact}")
-        campaign = (call.category or "").lower() in policy.no_contact.campaign_categories
-        follow_up = policy.no_contact.campaign_follow_up_owner if campaign else None
-        if follow_up:
-            trail.add(
-                "no-contact:campaign-follow-up", f"Outbound campaign call: {policy.owners[follow_up].team} follows up"
-            )
-        owner = _owner(policy, follow_up or policy.defaults.owner, escalate=False)
-        return finish(
-            Mode.NONE,
-            "no_contact",
-            "follow_up" if follow_up else "general",
-            owner,
-            Urgency.LOW,
-            next_step="Retry per the campaign schedule." if follow_up else "",
-            notify=bool(follow_up),
+    def finish_intent(self, mode: Mode, *, with_actions: bool = True) -> RouteDecision:
+        """The decision for a known intent, with the owner, urgency, target and actions the stages settled."""
+        rule = self.rule
+        return self.finish(
+            mode,
+            rule_intent(self),
+            rule.kind,
+            self.owner,
+            self.urgency,
+            target=self.target,
+            actions=self.actions if with_actions else None,
+            next_step=rule.next_step,
+            flags=self.facts.flags,
         )
 
-    # 2. Which intent; unknown intents are reviewed.
-    intent, alias = policy.resolve_intent(analysis.get("intent"))
-    if intent is None:
-        said = alias or "none"
-        trail.add("safe-default:unknown-intent", f"Unknown intent {said!r}: a human decides")
-        if not _identified(identity, match):
+    def assess(self) -> Situation:
+        """Facts, the policy's cross-intent rules, and the guards (identity, ambiguity, failed lookups)."""
+        if self._assessed:
+            return self
+        self._assessed = True
+        policy, match, rule, trail = self.policy, self.match, self.rule, self.trail
+        intent = rule_intent(self)
+        trail.add(f"intent:{intent}", f"Intent {intent}" + (f" (from alias {self.alias!r})" if self.alias else ""))
+        self.facts = facts = gather_facts(self.call, match, policy, rule)
+        self.urgency = rule.urgency
+        owner_key = rule.owner
+        owner_set_by_rule = False
+        escalate = False
+        forced_review: list[str] = []
+        for category, why in facts.categories.items():
+            trail.add(f"sensitive:{category}", f"Sensitive ({category}): {why}; a human must approve")
+            forced_review.append(category)
+        for cross in policy.rules:
+            if not _rule_applies(cross, facts, self.call, match, policy, rule.kind):
+                continue
+            trail.add(f"rule:{cross.name}", cross.reason)
+            if cross.urgency:
+                self.urgency = _higher(self.urgency, cross.urgency)
+            if cross.owner and not owner_set_by_rule:
+                owner_key, owner_set_by_rule = cross.owner, True
+            if cross.review:
+                forced_review.append(cross.name)
+            escalate = escalate or cross.escalate
+        escalate = escalate or self.urgency is Urgency.CRITICAL
+        self.owner = _owner(policy, owner_key, escalate=escalate)
+
+        if rule.mode == "review":
+            trail.add("intent-mode:review", f"Intent {intent} always needs a human")
+            self.review.append("intent")
+        if forced_review:
+            self.review.append("rules")
+        if not _identified(self.identity, match):
             trail.add(
                 "safe-default:no-identifying-data",
                 "The caller gave no name, e-mail, phone or id, and no record matched",
             )
-        owner = _owner(policy, policy.defaults.unknown_intent_owner, escalate=False)
-        return finish(
-            Mode.REVIEW,
-            said,
-            "general",
-            owner,
-            policy.defaults.urgency,
-            next_step="Read the summary and route the call by hand.",
-        )
-    rule = policy.intents[intent]
-    trail.add(f"intent:{intent}", f"Intent {intent}" + (f" (from alias {alias!r})" if alias else ""))
+            self.review.append("identity")
+        elif match.status is MatchStatus.NONE:
+            trail.add("match:none", "No record in any tool matches the caller")
+        if match.status is MatchStatus.AMBIGUOUS:
+            detail = "; ".join(match.notes) or "two candidates are too close"
+            trail.add("safe-default:ambiguous-match", f"Ambiguous match: {detail}")
+            self.review.append("ambiguous")
+        self.failed_lookups = [r.tool.value for r in match.lookups if not r.ok]
+        if self.failed_lookups:
+            trail.add("match:lookup-failed", f"Lookup failed in {', '.join(self.failed_lookups)}; confidence lowered")
+        return self
 
-    # 3. Facts and cross-intent rules.
-    facts = gather_facts(call, match, policy, rule)
-    urgency = rule.urgency
-    owner_key = rule.owner
-    owner_set_by_rule = False
-    escalate = False
-    forced_review: list[str] = []
-    for category, why in facts.categories.items():
-        trail.add(f"sensitive:{category}", f"Sensitive ({category}): {why}; a human must approve")
-        forced_review.append(category)
-    for cross in policy.rules:
-        if not _rule_applies(cross, facts, call, match, policy, rule.kind):
-            continue
-        trail.add(f"rule:{cross.name}", cross.reason)
-        if cross.urgency:
-            urgency = _higher(urgency, cross.urgency)
-        if cross.owner and not owner_set_by_rule:
-            owner_key, owner_set_by_rule = cross.owner, True
-        if cross.review:
-            forced_review.append(cross.name)
-        escalate = escalate or cross.escalate
-    escalate = escalate or urgency is Urgency.CRITICAL
-    owner = _owner(policy, owner_key, escalate=escalate)
+    def prepare(self) -> Situation:
+        """The actions: the intent's operations on the matched record, creates for a clearly new caller."""
+        if self._prepared:
+            return self
+        self.assess()
+        self._prepared = True
+        self._operations_on_the_record()
+        self._creates_for_a_new_caller()
+        return self
 
-    # 4. Guards.
-    review: list[str] = []
-    if rule.mode == "review":
-        trail.add("intent-mode:review", f"Intent {intent} always needs a human")
-        review.append("intent")
-    if forced_review:
-        review.append("rules")
-    if not _identified(identity, match):
-        trail.add(
-            "safe-default:no-identifying-data", "The caller gave no name, e-mail, phone or id, and no record matched"
-        )
-        review.append("identity")
-    elif match.status is MatchStatus.NONE:
-        trail.add("match:none", "No record in any tool matches the caller")
-    if match.status is MatchStatus.AMBIGUOUS:
-        detail = "; ".join(match.notes) or "two candidates are too close"
-        trail.add("safe-default:ambiguous-match", f"Ambiguous match: {detail}")
-        review.append("ambiguous")
-    failed = [r.tool.value for r in match.lookups if not r.ok]
-    if failed:
-        trail.add("match:lookup-failed", f"Lookup failed in {', '.join(failed)}; confidence lowered")
-
-    if rule.needs_buying_intent and not facts.buying_intent and not review:
-        trail.add("revenue:no-buying-intent", "No buying signal: an answered question, nothing to hand off")
-        return finish(Mode.NONE, intent, rule.kind, owner, Urgency.LOW, notify=False, flags=facts.flags)
-
-    # Operations on the matched record.
-    actions: list[Action] = []
-    target: Candidate | None = None
-    if rule.operations:
-        found = _target(match, rule)
-        if found is None or match.status is MatchStatus.AMBIGUOUS:
-            if found is None:
-                kinds = ", ".join(k.value for k in rule.record_kinds) or "record"
-                trail.add("match:no-target", f"No matched {kinds} in a tool that serves {intent}")
-            else:
-                # The handoff names no record (the reviewer must pick one with --record), but the
-                # actions are prepared on the best candidate so an approval has something to do.
-                proposed, operations = found
-                actions = [build_action(op, proposed, call, identity, policy, intent) for op in operations]
-                trail.add("review:proposed-on-best", f"Proposed on {describe_record(proposed)}; the reviewer picks")
-            review.append("target")
-        else:
+    def _operations_on_the_record(self) -> None:
+        match, rule, trail, intent = self.match, self.rule, self.trail, rule_intent(self)
+        call, identity, policy = self.call, self.identity, self.policy
+        if rule.operations:
+            found = _target(match, rule)
+            if found is None or match.status is MatchStatus.AMBIGUOUS:
+                if found is None:
+                    kinds = ", ".join(k.value for k in rule.record_kinds) or "record"
+                    trail.add("match:no-target", f"No matched {kinds} in a tool that serves {intent}")
+                else:
+                    # The handoff names no record (the reviewer must pick one with --record), but the
+                    # actions are prepared on the best candidate so an approval has something to do.
+                    proposed, operations = found
+                    self.actions = [build_action(op, proposed, call, identity, policy, intent) for op in operations]
+                    trail.add("review:proposed-on-best", f"Proposed on {describe_record(proposed)}; the reviewer picks")
+                self.review.append("target")
+                return
             # Actions are prepared on the target even when a human must approve first: they
             # are what the reviewer approves (or re-points to another candidate with
             # --record); nothing runs before that.
-            target, operations = found
+            self.target, operations = target, _ = found
             confidence = min(target.confidence, match.confidence)
             strong = match.status is MatchStatus.STRONG and confidence >= policy.thresholds.act_min_confidence
             if strong:
@@ -486,30 +501,33 @@ def decide(
                     f"Match on {describe_record(target)} at {confidence:.2f} is below "
                     f"the act threshold {policy.thresholds.act_min_confidence:.2f}",
                 )
-                review.append("confidence")
+                self.review.append("confidence")
             if target is not match.candidates[0]:
                 trail.add(
                     "match:target-not-best",
                     f"Target is not the best candidate ({describe_record(match.candidates[0])})",
                 )
-            missing = [r for r in rule.requires if not _requirement_met(r, analysis)]
+            missing = [r for r in rule.requires if not _requirement_met(r, self.analysis)]
             for requirement in missing:
                 trail.add("missing-field", f"The call did not establish {requirement.replace('|', ' or ')}")
-                review.append("missing")
+                self.review.append("missing")
             actions = [build_action(op, target, call, identity, policy, intent) for op in operations]
             if any(a.operation == "get_invoice" and not a.params.get("email") for a in actions):
                 trail.add("receipt:email-not-verified", "Caller's e-mail does not match the invoice; no send")
                 actions = [a for a in actions if a.operation != "get_invoice"]
-    elif match.best is not None and match.status is not MatchStatus.AMBIGUOUS:
-        target = match.best
-        if match.status is MatchStatus.STRONG:
-            trail.add("match:strong", f"Caller matched {describe_record(target)} ({match.confidence:.2f})")
-        else:
-            trail.add("match:weak", f"Best candidate {describe_record(target)} at {match.confidence:.2f} (weak)")
+            self.actions = actions
+        elif match.best is not None and match.status is not MatchStatus.AMBIGUOUS:
+            self.target = target = match.best
+            if match.status is MatchStatus.STRONG:
+                trail.add("match:strong", f"Caller matched {describe_record(target)} ({match.confidence:.2f})")
+            else:
+                trail.add("match:weak", f"Best candidate {describe_record(target)} at {match.confidence:.2f} (weak)")
 
-    # Creates for a clearly new caller only.
-    if rule.new_caller_operations and not review:
-        lookups_ok = bool(match.lookups) and not failed
+    def _creates_for_a_new_caller(self) -> None:
+        match, rule, trail, identity = self.match, self.rule, self.trail, self.identity
+        if not rule.new_caller_operations or self.review:
+            return
+        lookups_ok = bool(match.lookups) and not self.failed_lookups
         known = match.best is not None and (
             match.status is MatchStatus.STRONG or any(e.record_field.endswith(".email") for e in match.best.evidence)
         )
@@ -517,10 +535,10 @@ def decide(
             trail.add("new-caller:existing", f"Caller is a known customer ({describe_record(match.best)}): no create")
         elif match.candidates:
             trail.add("new-caller:possible-existing", "A possible existing customer was found; check before creating")
-            review.append("possible-duplicate")
+            self.review.append("possible-duplicate")
         elif not lookups_ok:
             trail.add("new-caller:lookups-incomplete", "Not every tool answered: cannot tell the caller is new")
-            review.append("lookups")
+            self.review.append("lookups")
         else:
             have = {"name": identity.first_name(), "email": identity.first_email(), "phone": identity.first_phone()}
             lacking = [r for r in rule.new_caller_requires if not have[r]]
@@ -528,37 +546,172 @@ def decide(
                 trail.add("new-caller:not-enough-context", f"New caller but no {', '.join(lacking)}: nothing created")
             else:
                 trail.add("new-caller:create", "Clearly new caller with enough context: create the customer")
-                actions.extend(
-                    build_action(op, None, call, identity, policy, intent) for op in rule.new_caller_operations
+                intent = rule_intent(self)
+                self.actions.extend(
+                    build_action(op, None, self.call, identity, self.policy, intent)
+                    for op in rule.new_caller_operations
                 )
 
-    if review:
-        return finish(
-            Mode.REVIEW,
-            intent,
-            rule.kind,
-            owner,
-            urgency,
-            target=target,
-            actions=actions,
-            next_step=rule.next_step,
-            flags=facts.flags,
+
+def rule_intent(situation: Situation) -> str:
+    """The call's canonical intent, once a rule has established it is known."""
+    if situation.intent is None:
+        raise ValueError("the intent is unknown")
+    return situation.intent
+
+
+# --- the decision rules, in order: the first that applies decides ----------------------------------
+
+
+def _no_contact(s: Situation) -> RouteDecision:
+    policy, call = s.policy, s.call
+    s.trail.add("no-contact", f"Nothing to do: {s.no_contact}")
+    campaign = (call.category or "").lower() in policy.no_contact.campaign_categories
+    follow_up = policy.no_contact.campaign_follow_up_owner if campaign else None
+    if follow_up:
+        s.trail.add(
+            "no-contact:campaign-follow-up", f"Outbound campaign call: {policy.owners[follow_up].team} follows up"
         )
-    if rule.mode == "act" and rule.operations and not actions:
-        trail.add("safe-default:nothing-to-act-on", "No action could be prepared")
-        return finish(
-            Mode.REVIEW, intent, rule.kind, owner, urgency, target=target, next_step=rule.next_step, flags=facts.flags
-        )
-    what = "act" if actions else "hand off"
-    trail.add(f"decision:{what}", "Every guard passed: " + ("acting" if actions else f"handing off to {owner.team}"))
-    return finish(
-        Mode.ACT,
-        intent,
-        rule.kind,
+    owner = _owner(policy, follow_up or policy.defaults.owner, escalate=False)
+    return s.finish(
+        Mode.NONE,
+        "no_contact",
+        "follow_up" if follow_up else "general",
         owner,
-        urgency,
-        target=target,
-        actions=actions,
-        next_step=rule.next_step,
-        flags=facts.flags,
+        Urgency.LOW,
+        next_step="Retry per the campaign schedule." if follow_up else "",
+        notify=bool(follow_up),
     )
+
+
+def _unknown_intent(s: Situation) -> RouteDecision:
+    said = s.alias or "none"
+    s.trail.add("safe-default:unknown-intent", f"Unknown intent {said!r}: a human decides")
+    if not _identified(s.identity, s.match):
+        s.trail.add(
+            "safe-default:no-identifying-data",
+            "The caller gave no name, e-mail, phone or id, and no record matched",
+        )
+    owner = _owner(s.policy, s.policy.defaults.unknown_intent_owner, escalate=False)
+    return s.finish(
+        Mode.REVIEW,
+        said,
+        "general",
+        owner,
+        s.policy.defaults.urgency,
+        next_step="Read the summary and route the call by hand.",
+    )
+
+
+def _wants_buying_intent(s: Situation) -> bool:
+    s.assess()
+    return s.rule.needs_buying_intent and not s.facts.buying_intent and not s.review
+
+
+def _no_buying_intent(s: Situation) -> RouteDecision:
+    s.trail.add("revenue:no-buying-intent", "No buying signal: an answered question, nothing to hand off")
+    rule = s.rule
+    return s.finish(Mode.NONE, rule_intent(s), rule.kind, s.owner, Urgency.LOW, notify=False, flags=s.facts.flags)
+
+
+def _needs_a_human(s: Situation) -> bool:
+    return bool(s.prepare().review)
+
+
+def _nothing_prepared(s: Situation) -> bool:
+    rule = s.prepare().rule
+    return rule.mode == "act" and bool(rule.operations) and not s.actions
+
+
+def _nothing_to_act_on(s: Situation) -> RouteDecision:
+    s.trail.add("safe-default:nothing-to-act-on", "No action could be prepared")
+    return s.finish_intent(Mode.REVIEW, with_actions=False)
+
+
+def _act(s: Situation) -> RouteDecision:
+    what = "act" if s.actions else "hand off"
+    s.trail.add(
+        f"decision:{what}", "Every guard passed: " + ("acting" if s.actions else f"handing off to {s.owner.team}")
+    )
+    return s.finish_intent(Mode.ACT)
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """One named step of the decision: a predicate on the situation and the decision it makes."""
+
+    name: str
+    meaning: str
+    applies: Callable[[Situation], bool]
+    decides: Callable[[Situation], RouteDecision]
+
+
+DECISION_RULES: tuple[DecisionRule, ...] = (
+    DecisionRule(
+        "no-contact",
+        "the call never connected (ping, hangup, no answer): nothing to do",
+        lambda s: s.no_contact is not None,
+        _no_contact,
+    ),
+    DecisionRule(
+        "unknown-intent",
+        "the policy has no rule for the intent: a human decides",
+        lambda s: s.intent is None,
+        _unknown_intent,
+    ),
+    DecisionRule(
+        "no-buying-intent",
+        "a revenue intent without a buying signal and nothing else to check: nothing to hand off",
+        _wants_buying_intent,
+        _no_buying_intent,
+    ),
+    DecisionRule(
+        "needs-review",
+        "a guard, a sensitive category or a policy rule asks for a human: review with the prepared actions",
+        _needs_a_human,
+        lambda s: s.finish_intent(Mode.REVIEW),
+    ),
+    DecisionRule(
+        "nothing-to-act-on",
+        "the intent acts but no action could be prepared: review",
+        _nothing_prepared,
+        _nothing_to_act_on,
+    ),
+    DecisionRule("act", "every guard passed: act (or hand off when the intent has no operation)", lambda s: True, _act),
+)
+"""The order is the safety argument of the module docstring; ``handoff route explain`` prints it."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A decision with the decision rules checked to reach it; the last one checked decided."""
+
+    decision: RouteDecision
+    checked: tuple[str, ...]
+
+    @property
+    def decided_by(self) -> str:
+        return self.checked[-1]
+
+
+def evaluate(
+    call: CallSummary, match: MatchResult, policy: Policy, *, analysis_used: AnalysisRef | None = None
+) -> Evaluation:
+    """Check the decision rules in order; the first that applies decides."""
+    situation = Situation(call, match, policy, analysis_used)
+    checked: list[str] = []
+    for rule in DECISION_RULES:
+        checked.append(rule.name)
+        if rule.applies(situation):
+            return Evaluation(rule.decides(situation), tuple(checked))
+    raise AssertionError("the last decision rule always applies")  # pragma: no cover
+
+
+def decide(
+    call: CallSummary, match: MatchResult, policy: Policy, *, analysis_used: AnalysisRef | None = None
+) -> RouteDecision:
+    """Apply the policy (the live one from AppConfig, or a candidate file) to a call and its match.
+
+    ``analysis_used`` (what Match read) is cited by the decision.
+    """
+    return evaluate(call, match, policy, analysis_used=analysis_used).decision
