@@ -676,6 +676,14 @@ def test_the_first_decision_rule_that_applies_decides(scenario: Scenario) -> Non
         assert evaluation.decision.rules_fired[-1] in ("decision:act", "decision:hand off")
 
 
+def test_docs_policy_lists_the_decision_rules_in_their_order() -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[2] / "docs" / "policy.md").read_text(encoding="utf-8")
+    listed = [line.split("`")[1] for line in docs.splitlines() if line.startswith("| `")]
+    assert [name for name in listed if name in DECIDES] == list(DECIDES)
+
+
 def test_every_decision_rule_decides_at_least_one_scenario() -> None:
     deciding = {run_rules(s).decided_by for s in SCENARIOS}
     assert deciding == set(DECIDES) - {"nothing-to-act-on"}  # reached under another policy: below
