@@ -87,6 +87,32 @@ def test_a_threshold_edit_routes_the_next_call_differently_without_restart(
     assert json.loads(shown.output)["policy_version"] == "2099-06-12.2"
 
 
+def test_route_explain_of_a_call_id_decides_its_recorded_call_again_under_the_live_or_a_given_policy(
+    watched: tuple[Any, Path], rekeyed: Callable[[str, str], bytes]
+) -> None:
+    stack, _ = watched
+    assert _post(stack, rekeyed(RESCHEDULE, "call_explained")) == 202
+    recorded = _decision(stack, "call_explained")
+
+    live = json.loads(_cli(stack, "route", "explain", "--call-id", "call_explained", "--json").output)
+    assert live["policy_version"] == stack.policies.versions["routing"]
+    assert live["recorded"] == {"mode": recorded["mode"], "policy_version": recorded["policy_version"]}
+    assert live["decision_rules"][-1] == {**live["decision_rules"][-1], "rule": live["decided_by"], "fired": True}
+
+    given = _cli(
+        stack, "route", "explain", "--call-id", "call_explained", "--policy", str(ROUTING_POLICY_FILE), "--json"
+    )
+    shipped = json.loads(given.output)
+    assert (shipped["mode"], shipped["decided_by"], shipped["policy_version"]) == (
+        "act",
+        "act",
+        shipped_policy().version,
+    )
+
+    missing = _cli(stack, "route", "explain", "--call-id", "call_never_seen")
+    assert missing.exit_code != 0 and "no execution for call 'call_never_seen'" in missing.output
+
+
 def test_an_invalid_edit_is_reported_and_the_live_policy_stays(watched: tuple[Any, Path]) -> None:
     stack, file = watched
     live = stack.policies.versions["routing"]

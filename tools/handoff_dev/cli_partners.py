@@ -28,7 +28,16 @@ Region = Annotated[str | None, typer.Option("--region")]
 
 @route_app.command("explain")
 def explain_command(
-    files: Annotated[list[Path], typer.Argument(help="DialNexa webhook bodies.", exists=True, dir_okay=False)],
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="DialNexa webhook bodies.", exists=True, dir_okay=False)
+    ] = None,
+    call_id: Annotated[
+        str | None,
+        typer.Option(
+            "--call-id",
+            help="A call Handoff routed: its recorded call and match under the live policy (or --policy).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
     partner_config: ConfigFile = None,
     secret_id: SecretId = None,
@@ -48,6 +57,17 @@ def explain_command(
     from handoff_dev.explain import explain
 
     policy: Policy | None = load_or_exit(policy_file) if policy_file is not None else None
+    if call_id is not None:
+        report = _explain_call_id(call_id, policy, endpoint_url, profile, region)
+        if as_json:
+            typer.echo(json.dumps(report, default=str))
+        else:
+            _print_report(Path(call_id), report)
+            recorded = report["recorded"]
+            console.print(f"recorded: {recorded['mode']} under policy {recorded['policy_version']}")
+        return
+    if not files:
+        raise typer.BadParameter("give webhook body files or --call-id")
     config = load_partner_config(partner_config, secret_id, endpoint_url, profile, region)
     failed = False
     with partner_connectors(config) as (connectors, where):
@@ -66,6 +86,38 @@ def explain_command(
                 _print_report(path, report)
     if failed:
         raise typer.Exit(1)
+
+
+def _explain_call_id(
+    call_id: str, policy: Any, endpoint_url: str | None, profile: str | None, region: str | None
+) -> dict[str, Any]:
+    """The execution's recorded call and match, decided again under ``policy`` or the live routing policy."""
+    from botocore.exceptions import ClientError
+
+    from handoff.route.policy import parse_policy
+    from handoff_dev import ops
+    from handoff_dev.cli_errors import CliError
+    from handoff_dev.explain import explain_recorded
+    from handoff_dev.policy_ops import PolicyHome
+
+    sfn = ops.aws_client("stepfunctions", endpoint_url, profile, region)
+    try:
+        view = ops.describe(sfn, ops.execution_arn_for(sfn, ops.state_machine_arn(sfn), call_id))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+            raise
+        raise CliError(f"no execution for call {call_id!r}", "see `handoff executions list`") from None
+    document = view.output or view.last_input or {}
+    if "call" not in document:
+        raise CliError(f"call {call_id!r} has no recorded call document yet", "wait for Match to run")
+    if policy is None:
+        live = PolicyHome.discover(ops.aws_client("appconfig", endpoint_url, profile, region)).live("routing")
+        if live is None:
+            raise CliError("no routing policy is deployed", "pass --policy FILE, or `handoff policy push`")
+        policy = parse_policy(json.dumps(live.document), f"routing version {live.appconfig_version}")
+    report = explain_recorded(document, policy)
+    report["looked_up_in"] = "the execution's recorded match"
+    return report
 
 
 def _print_report(path: Path, report: dict[str, Any]) -> None:

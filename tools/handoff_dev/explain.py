@@ -90,3 +90,17 @@ def explain(
     report = _report(summary, MatchResult(), policy)
     report["envelope"] = envelope.kind
     return report
+
+
+def explain_recorded(document: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    """Explain a call Handoff already routed: its recorded call and match, decided again under ``policy``.
+
+    ``document`` is the execution's state document (``handoff executions show``); the report
+    adds what was decided then (``recorded``) beside what ``policy`` decides now.
+    """
+    call = CallSummary.model_validate(document["call"])
+    match = MatchResult.model_validate(document.get("match") or {})
+    report = _report(call, match, policy)
+    recorded = document.get("decision") or {}
+    report["recorded"] = {"mode": recorded.get("mode"), "policy_version": recorded.get("policy_version")}
+    return report
