@@ -294,7 +294,7 @@ def print_table(results: dict[str, Any], console: Console) -> None:
             "state transitions per call",
             "transitions_per_call",
             "",
-            lambda f: f"{f['without_faults']} without faults; {f['retried_task_attempts']} retries",
+            lambda f: f"mix {f['mix_without_faults']} + {f['fault_share']:.0%} x {f['retries_per_faulty_call']}",
         ),
         ("artifacts zipped (all)", "artifact_zip_mb", " MB", lambda f: f"layer {f['layer_zipped_mb']} MB"),
         (
