@@ -220,6 +220,29 @@ def test_secret_query_parameters_and_bearer_tokens_are_masked() -> None:
     assert redact_text(text) == "GET /rest?api_key=***&method=list Authorization: Bearer ***"
 
 
+SHAPED_SECRETS = [
+    "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp",  # Slack bot token
+    "xoxp-1234567890-abcdefABCDEF",  # Slack user token
+    "xapp-1-A0123456789-0123456789-abcdef0123",  # Slack app-level token
+    "whsec_nw_reference_only_3c9e7a51",  # DialNexa's documented webhook-secret form
+    "sk_live_handoff_leak_canary_9f8e7d6c5b4a",
+    "rk_test_0123456789abcdef",
+]
+
+
+@pytest.mark.parametrize("secret", SHAPED_SECRETS)
+def test_a_credential_with_a_published_shape_is_masked_unregistered(secret: str) -> None:
+    """Ingest holds no partner key (least privilege), so a key said on a call is recognised by its shape."""
+    assert redact_text(f"The integration key is {secret}. Thanks") == "The integration key is ***. Thanks"
+
+
+@pytest.mark.parametrize(
+    "text", ["a xoxb- token prefix alone", "task_live_tests and desk_test_rig", "whsec_ short", "sk_live_abc"]
+)
+def test_a_shape_prefix_without_a_credential_behind_it_is_left_alone(text: str) -> None:
+    assert redact_text(text) == text
+
+
 # --------------------------------------------------------------------------- redact_value
 def test_redact_value_walks_dicts_lists_and_tuples() -> None:
     value = {
@@ -377,6 +400,8 @@ def test_text_without_digits_or_number_words_is_unchanged(text: str) -> None:
     lowered = text.lower()
     if any(word in lowered for word in _NUMBER_WORDS) or "=" in text or "bearer" in lowered or "basic" in lowered:
         return
+    if any(hint in text for hint in ("xox", "xapp-", "whsec_", "k_live_", "k_test_")):
+        return  # a credential with a published shape is masked without digits too
     assert redact_text(text) == text
 
 

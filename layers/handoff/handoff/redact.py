@@ -188,6 +188,18 @@ _CREDENTIAL = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 _AUTH_HEADER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]{8,}", re.IGNORECASE)
+# Credentials with a published shape, masked even where this environment does not hold the value: ingest writes
+# the call record and the execution input but may read no partner secret (least privilege, issue 12), and notify
+# reads only Slack's. Shapes: Slack tokens xoxb-/xoxp-/xoxa-/xoxr-/xoxe-/xoxs- and app-level xapp-
+# (https://api.slack.com/authentication/token-types); webhook secrets whsec_..., the form DialNexa's docs show
+# (docs/partners.md, "Secret format"); secret and restricted keys sk_/rk_ live/test, a widespread payment-API form.
+# A key with no shape (Planyo's, Billit's, Plisio's) cannot be told from an ordinary token: docs/data-lifecycle.md.
+_SHAPED_SECRET = re.compile(
+    r"\b(?:xox[abeoprs]-|xapp-)[A-Za-z0-9-]{10,}"
+    r"|\bwhsec_[A-Za-z0-9_+/=-]{8,}"
+    r"|\b[rs]k_(?:live|test)_[A-Za-z0-9_]{8,}"
+)
+_SHAPED_HINTS: Final = ("xox", "xapp-", "whsec_", "k_live_", "k_test_")
 
 # --------------------------------------------------------------------------- secrets
 _secrets_lock = threading.Lock()
@@ -454,6 +466,8 @@ def _pass_secrets(text: str) -> str:
         lower = text.lower()
         if any(f"{name}=" in lower for name in SECRET_PARAM_NAMES):
             text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={SECRET_MASK}", text)
+    if any(hint in text for hint in _SHAPED_HINTS):
+        text = _SHAPED_SECRET.sub(SECRET_MASK, text)
     lower = text.lower()
     if "earer" in lower or "asic" in lower:
         text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)} {SECRET_MASK}", text)
