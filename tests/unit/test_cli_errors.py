@@ -86,9 +86,27 @@ def test_no_region_says_how_to_set_one(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 def test_a_secret_that_does_not_exist_is_named(moto_endpoint: str) -> None:
-    code, _, stderr = run("connectors", "check", "--secret-id", "nope", "--endpoint-url", moto_endpoint)
+    code, _, stderr = run("connectors", "check", "--secret-id", "planyo=nope", "--endpoint-url", moto_endpoint)
     assert code == 1
-    assert_one_line(stderr, "no secret 'nope'", "--secret-id")
+    assert_one_line(stderr, "no secret 'nope' (for planyo)", "--secret-id planyo=", "PlanyoSecretArn")
+
+
+def test_a_secret_id_without_its_partner_says_each_partner_has_its_own_secret() -> None:
+    code, _, stderr = run("connectors", "check", "--secret-id", "arn:aws:secretsmanager:us-east-1:1:secret:partners")
+    assert code == 2
+    assert_one_line(stderr, "names no partner", "TOOL=SECRET_ID", "--stack")
+
+
+def test_a_secret_id_for_an_unknown_partner_lists_the_partners() -> None:
+    code, _, stderr = run("connectors", "check", "--secret-id", "stripe=x", "--secret-id", "planyo=y")
+    assert code == 2
+    assert_one_line(stderr, "unknown partner 'stripe'", "billit, bookingmood, ocrwebservice, planyo, plisio, slack")
+
+
+def test_a_stack_that_does_not_exist_is_named(moto_endpoint: str) -> None:
+    code, _, stderr = run("connectors", "check", "--stack", "no-such-stack", "--endpoint-url", moto_endpoint)
+    assert code == 1
+    assert_one_line(stderr, "cannot read stack 'no-such-stack'", "--stack")
 
 
 def test_a_missing_partner_config_is_named(tmp_path: Path) -> None:

@@ -20,7 +20,16 @@ connectors_app = typer.Typer(help="Partner connectors.", no_args_is_help=True)
 console = Console()
 
 ConfigFile = Annotated[Path | None, typer.Option("--partner-config", help="JSON file with real partner credentials.")]
-SecretId = Annotated[str | None, typer.Option("--secret-id", help="Secrets Manager secret with partner credentials.")]
+SecretIds = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--secret-id",
+        help="TOOL=SECRET_ID: one partner's secret (the stack's <Tool>SecretArn output); repeat per partner.",
+    ),
+]
+StackName = Annotated[
+    str | None, typer.Option("--stack", help="A deployed stack: read every partner secret its outputs name.")
+]
 Endpoint = Annotated[str | None, typer.Option("--endpoint-url", envvar="HANDOFF_ENDPOINT_URL")]
 Profile = Annotated[str | None, typer.Option("--profile")]
 Region = Annotated[str | None, typer.Option("--region")]
@@ -40,7 +49,8 @@ def explain_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
     partner_config: ConfigFile = None,
-    secret_id: SecretId = None,
+    secret_id: SecretIds = None,
+    stack: StackName = None,
     endpoint_url: Endpoint = None,
     profile: Profile = None,
     region: Region = None,
@@ -68,7 +78,7 @@ def explain_command(
         return
     if not files:
         raise typer.BadParameter("give webhook body files or --call-id")
-    config = load_partner_config(partner_config, secret_id, endpoint_url, profile, region)
+    config = load_partner_config(partner_config, secret_id or (), endpoint_url, profile, region, stack)
     failed = False
     with partner_connectors(config) as (connectors, where):
         sources: list[RecordSource] = [SOURCE_TYPES[t](c) for t, c in connectors.items() if t in SOURCE_TYPES]
@@ -159,17 +169,20 @@ def check_command(
     sandbox: Annotated[bool, typer.Option("--sandbox", help="Start the sandboxes and check every connector.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     partner_config: ConfigFile = None,
-    secret_id: SecretId = None,
+    secret_id: SecretIds = None,
+    stack: StackName = None,
     endpoint_url: Endpoint = None,
     profile: Profile = None,
     region: Region = None,
 ) -> None:
     """One row per configured tool: reachable, authenticated, quota. Non-zero exit if any fails."""
-    config = None if sandbox else load_partner_config(partner_config, secret_id, endpoint_url, profile, region)
+    config = (
+        None if sandbox else load_partner_config(partner_config, secret_id or (), endpoint_url, profile, region, stack)
+    )
     if config is None and not sandbox:
         console.print(
-            "[red]no partner configuration:[/red] pass --partner-config FILE or --secret-id ID, "
-            "or --sandbox to check against the loopback sandboxes"
+            "[red]no partner configuration:[/red] pass --partner-config FILE, --stack NAME or "
+            "--secret-id TOOL=SECRET_ID (one per partner), or --sandbox to check against the loopback sandboxes"
         )
         raise typer.Exit(2)
     reports: list[HealthReport] = []

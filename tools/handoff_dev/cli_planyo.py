@@ -146,7 +146,7 @@ def register_command(
         Path | None, typer.Option("--partner-config", help="JSON file with real partner credentials.")
     ] = None,
     secret_id: Annotated[
-        str | None, typer.Option("--secret-id", help="Secrets Manager secret with partner credentials.")
+        str | None, typer.Option("--secret-id", help="Planyo's own secret (the stack's PlanyoSecretArn output).")
     ] = None,
     sandbox: Annotated[bool, typer.Option("--sandbox", help="Register against a loopback Planyo sandbox.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -171,7 +171,8 @@ def register_command(
             rows = _run(PlanyoConnector.from_config(running.config()), url, state, remove)
         where = "sandbox"
     else:
-        config = load_partner_config(partner_config, secret_id, endpoint_url, profile, region)
+        planyo_secret = [secret_id if secret_id.startswith("planyo=") else f"planyo={secret_id}"] if secret_id else []
+        config = load_partner_config(partner_config, planyo_secret, endpoint_url, profile, region)
         block = (config or {}).get("planyo")
         if not isinstance(block, dict):
             console.print("[red]no planyo block:[/red] pass --partner-config FILE, --secret-id ID or --sandbox")

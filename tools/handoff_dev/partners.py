@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,15 +13,36 @@ from handoff.models import Tool
 from handoff_dev import ops
 from handoff_dev.cli_errors import EXIT_BAD_INPUT, CliError
 
+PARTNER_SECRETS: dict[str, str] = {
+    "planyo": "PlanyoSecret",
+    "bookingmood": "BookingmoodSecret",
+    "plisio": "PlisioSecret",
+    "billit": "BillitSecret",
+    "ocrwebservice": "OcrWebServiceSecret",
+    "slack": "SlackSecret",
+}
+"""Tool -> its secret in template.yaml (one per partner, holding that partner's block); the stack's output is
+``<secret>Arn``. tests/unit/test_partner_secrets_cli.py holds this against the template."""
+USAGE_HINT = (
+    "pass --secret-id TOOL=SECRET_ID once per partner (e.g. planyo=<PlanyoSecretArn output>), "
+    "or --stack NAME to read every partner secret of a deployed stack"
+)
+
 
 def load_partner_config(
     file: Path | None = None,
-    secret_id: str | None = None,
+    secret_ids: Sequence[str] = (),
     endpoint_url: str | None = None,
     profile: str | None = None,
     region: str | None = None,
+    stack: str | None = None,
 ) -> dict[str, Any] | None:
-    """Partner configuration from a JSON file or a Secrets Manager secret; None when neither is given."""
+    """Partner configuration, ``{tool: block}``, from a JSON file, per-partner secrets or a stack; None if none given.
+
+    Deployed, each partner has its own secret holding its block (template.yaml): ``--secret-id TOOL=ID`` names
+    one, ``--stack`` finds them all from the stack's ``<Tool>SecretArn`` outputs. A secret holding ``{}`` is a
+    partner not configured, left out as the functions leave it out.
+    """
     if file is not None:
         where = str(file)
         try:
@@ -30,32 +51,81 @@ def load_partner_config(
             raise CliError(
                 f"cannot read --partner-config {file}: {exc.strerror}", "pass an existing JSON file", EXIT_BAD_INPUT
             ) from None
-    elif secret_id:
-        where = f"secret {secret_id}"
-        client = ops.aws_client("secretsmanager", endpoint_url, profile, region)
+        return _object(where, text, "see partners.example.json for the shape")
+    wanted = _parse_secret_ids(secret_ids)
+    if stack:
+        wanted = {**_stack_secrets(stack, endpoint_url, profile, region), **wanted}
+    if not wanted:
+        return None
+    client = ops.aws_client("secretsmanager", endpoint_url, profile, region)
+    config: dict[str, Any] = {}
+    for tool, secret_id in wanted.items():
         try:
             text = client.get_secret_value(SecretId=secret_id)["SecretString"]
         except client.exceptions.ResourceNotFoundException:
             raise CliError(
-                f"no secret {secret_id!r} at this endpoint/region",
-                "check --secret-id (the stack's PartnerSecret) and --endpoint-url/--profile/--region",
+                f"no secret {secret_id!r} (for {tool}) at this endpoint/region",
+                f"check --secret-id {tool}=… (the stack's {PARTNER_SECRETS[tool]}Arn output) "
+                "and --endpoint-url/--profile/--region",
             ) from None
-    else:
-        return None
+        block = _object(f"the {tool} secret {secret_id}", text, f'it holds the "{tool}" block of partners.example.json')
+        if block:
+            config[tool] = block
+    return config
+
+
+def _parse_secret_ids(values: Sequence[str]) -> dict[str, str]:
+    """``["planyo=arn:…", …]`` -> ``{"planyo": "arn:…"}``; bad forms, unknown tools and repeats are named."""
+    parsed: dict[str, str] = {}
+    for value in values:
+        tool, sep, secret_id = value.partition("=")
+        tool, secret_id = tool.strip().lower(), secret_id.strip()
+        if not sep or not tool or not secret_id:
+            raise CliError(
+                f"--secret-id {value!r} names no partner: each partner has its own secret now",
+                USAGE_HINT,
+                EXIT_BAD_INPUT,
+            )
+        if tool not in PARTNER_SECRETS:
+            raise CliError(
+                f"--secret-id {value!r}: unknown partner {tool!r}",
+                f"the partners are {', '.join(sorted(PARTNER_SECRETS))}",
+                EXIT_BAD_INPUT,
+            )
+        if tool in parsed:
+            raise CliError(f"--secret-id names {tool} twice", "pass one secret per partner", EXIT_BAD_INPUT)
+        parsed[tool] = secret_id
+    return parsed
+
+
+def _stack_secrets(stack: str, endpoint_url: str | None, profile: str | None, region: str | None) -> dict[str, str]:
+    """Every partner's secret ARN from the stack's outputs (``PlanyoSecretArn`` …)."""
+    client = ops.aws_client("cloudformation", endpoint_url, profile, region)
+    try:
+        stacks = client.describe_stacks(StackName=stack)["Stacks"]
+    except client.exceptions.ClientError as exc:
+        raise CliError(
+            f"cannot read stack {stack!r}: {exc.response.get('Error', {}).get('Message', exc)}",
+            "check --stack and --profile/--region",
+        ) from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in (stacks[0].get("Outputs") or [])} if stacks else {}
+    found = {tool: outputs[f"{name}Arn"] for tool, name in PARTNER_SECRETS.items() if outputs.get(f"{name}Arn")}
+    if not found:
+        raise CliError(
+            f"stack {stack} has no partner secret outputs (PlanyoSecretArn …)", "deploy the current template.yaml"
+        )
+    return found
+
+
+def _object(where: str, text: str, hint: str) -> dict[str, Any]:
     try:
         loaded = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CliError(
-            f"{where} is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})",
-            "see partners.example.json for the shape",
-            EXIT_BAD_INPUT,
+            f"{where} is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})", hint, EXIT_BAD_INPUT
         ) from None
     if not isinstance(loaded, dict):
-        raise CliError(
-            f"{where} must be a JSON object with one block per tool",
-            "see partners.example.json for the shape",
-            EXIT_BAD_INPUT,
-        )
+        raise CliError(f"{where} must be a JSON object", hint, EXIT_BAD_INPUT)
     return loaded
 
 
