@@ -19,5 +19,7 @@ def test_the_demo_settles_every_sample_call_and_exits_zero() -> None:
     assert code == 0, text
     assert "call_7Hq2mXk9RtB4" in text
     assert "nothing to do" in text
+    # The template's analysis grace holds in the demo, and the demo says so and how to skip it.
+    assert "wait 30 s for it (AnalysisGraceSeconds, as deployed)" in text and "--analysis-grace-seconds 0" in text
     # Slack app: the demo's messages land in several channels and every review message is closed after its decision
     assert "closed in place (chat.update)" in text and "still has Approve/Reject" not in text

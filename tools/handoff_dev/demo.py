@@ -72,6 +72,12 @@ def key_path(view: ops.ExecutionView) -> str:
     return " > ".join(n for n in view.path if n not in QUIET_STATES and not n.startswith("Publish"))
 
 
+def analysis_grace(stack: EmbeddedStack) -> int:
+    """The stack's ``AnalysisGraceSeconds`` (the template's default unless overridden)."""
+    assert stack.template is not None
+    return int(stack.template.parameters.get("AnalysisGraceSeconds") or 0)
+
+
 def run_demo(console: Console, options: StackOptions | None = None) -> int:
     options = options or StackOptions(port=0, aws_port=0)
     started = time.perf_counter()
@@ -94,6 +100,14 @@ def run_demo(console: Console, options: StackOptions | None = None) -> int:
         if stack.policies is not None:
             versions = ", ".join(f"{kind} {version}" for kind, version in stack.policies.versions.items())
             console.print(f"policy (AppConfig, deployed from policy/): {versions}")
+        grace = analysis_grace(stack)
+        if grace:
+            # Faithful on purpose: the demo runs the template as deployed, so a call that ends without
+            # post-call analysis waits for it as it would on AWS. Say so, and how to skip it.
+            console.print(
+                f"calls that end without post-call analysis wait {grace} s for it (AnalysisGraceSeconds, as deployed); "
+                "handoff demo --analysis-grace-seconds 0 skips the wait"
+            )
         url = f"{stack.api_url}/webhooks/dialnexa"
         rows: list[DemoRow] = []
         bodies = sample_bodies()
@@ -110,7 +124,10 @@ def run_demo(console: Console, options: StackOptions | None = None) -> int:
             calls = [r.call_id for r in rows if r.call_id != "-"]
             settling = progress.add_task("calls settled (done or waiting)", total=len(calls))
             views = wait_settled(
-                stack, calls, on_progress=lambda done, total: progress.update(settling, completed=done, total=total)
+                stack,
+                calls,
+                timeout=90.0 + grace,
+                on_progress=lambda done, total: progress.update(settling, completed=done, total=total),
             )
         failed = _calls_table(console, rows, views)
         _actions_table(console, views)
