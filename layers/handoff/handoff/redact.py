@@ -192,7 +192,8 @@ _AUTH_HEADER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]{8,}", re.IGNO
 # the call record and the execution input but may read no partner secret (least privilege, issue 12), and notify
 # reads only Slack's. Shapes: Slack tokens xoxb-/xoxp-/xoxa-/xoxr-/xoxe-/xoxs- and app-level xapp-
 # (https://api.slack.com/authentication/token-types); webhook secrets whsec_..., the form DialNexa's docs show
-# (docs/partners.md, "Secret format"); secret and restricted keys sk_/rk_ live/test, a widespread payment-API form.
+# (dialnexa.mintlify.app/api-reference/webhooks/create); secret and restricted keys sk_/rk_ live/test, a widespread
+# payment-API form.
 # A key with no shape (Planyo's, Billit's, Plisio's) cannot be told from an ordinary token: docs/data-lifecycle.md.
 _SHAPED_SECRET = re.compile(
     r"\b(?:xox[abeoprs]-|xapp-)[A-Za-z0-9-]{10,}"
