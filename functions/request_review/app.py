@@ -1,8 +1,10 @@
 """request_review: the RequestReview state's callback task (``lambda:invoke.waitForTaskToken``).
 
 Keeps the review (task token, proposed actions, candidates, owner, deadline) on
-the call record and returns; the execution keeps waiting on the token until a
-person decides through functions/review.
+the call record, then publishes ``call.review_requested`` (recorded first, so a
+reviewer who answers the notification at once finds the review) and returns;
+the execution keeps waiting on the token until a person decides through
+functions/review.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handoff.config import settings
+from handoff.events.publish import publish_or_retry
 from handoff.handlers import function_logger, function_tracer
 from handoff.review.service import record_request
 from handoff.review.store import ReviewStore
@@ -24,4 +27,5 @@ logger, tracer = function_logger(), function_tracer()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     review = record_request(ReviewStore(settings().table_name), event, settings().review_timeout_seconds)
     logger.info("review recorded", extra={"call_id": review.call_id, "deadline": review.deadline.isoformat()})
+    publish_or_retry("call.review_requested", event["state"])
     return {"call_id": review.call_id, "status": review.status}

@@ -134,7 +134,7 @@ def acted_state(stack: Any, samples: dict[str, bytes]) -> dict[str, Any]:
     body["payload"]["call"]["id"] = "call_dlq_template"
     post_signed(f"{stack.api_url}/webhooks/dialnexa", json.dumps(body).encode(), stack.options.webhook_secret)
     view = wait_settled(stack, ["call_dlq_template"])["call_dlq_template"]
-    assert view.path[-1] == "HandedOff" and view.output, f"the reschedule sample should act, took {view.path}"
+    assert view.path[-1] == "Act" and view.output, f"the reschedule sample should act, took {view.path}"
     return {k: v for k, v in view.output.items() if k not in ("act", "review")}
 
 
@@ -231,7 +231,7 @@ def test_an_escalated_review_redriven_waits_for_review_again_and_a_second_redriv
     code, refused = _run(stack, "dlq", "redrive", "call_dlq_review")
     assert code != 0 and refused["how"] == "refused" and "running execution" in refused["message"]
     assert _run(stack, "review", "approve", "call_dlq_review", "--reviewer", "ops")[0] == 0
-    assert _finished(stack, "call_dlq_review-redrive-1").path[-1] == "HandedOff"
+    assert _finished(stack, "call_dlq_review-redrive-1").path[-1] == "Act"
 
 
 def test_redrive_all_restarts_every_dead_lettered_call_and_summarises(stack: Any, acted_state: dict[str, Any]) -> None:

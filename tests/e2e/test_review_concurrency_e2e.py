@@ -79,7 +79,7 @@ def test_twenty_decisions_on_twenty_calls_at_once_all_apply_and_a_second_decisio
     for i, call_id in enumerate(calls):
         assert answers[call_id].json()["outcome"]["reviewer"] == f"arn:aws:iam::123456789012:user/AKIDREVIEWER{i:02d}"
     ends = {c: _terminal(stack, c).path[-1] for c in calls}
-    assert ends == dict.fromkeys(calls, "HandedOff")
+    assert ends == dict.fromkeys(calls, "Act")
     print(f"\n{CALLS} simultaneous decisions on {CALLS} calls: all applied in {elapsed:.2f} s")
 
     again = _signed_decision(stack, calls[7], "AKIDLATECOMER", {"decision": "reject", "reason": "too late"})

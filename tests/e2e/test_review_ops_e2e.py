@@ -158,7 +158,7 @@ def test_approving_with_a_different_record_resumes_the_call_and_acts_on_that_rec
     )
     assert code == 0 and answer["decision"] == "approve"
     view = _finished(stack, "call_rv_approve")
-    assert view.status == "SUCCEEDED" and "Act" in view.path and view.path[-1] == "HandedOff"
+    assert view.status == "SUCCEEDED" and "Act" in view.path and view.path[-1] == "Act"
     assert view.output is not None
     review = view.output["review"]
     assert (review["record_id"], review["reviewer_name"], review["note"]) == (other, "ana", "photo checked")
@@ -192,7 +192,7 @@ def test_deciding_twice_is_refused_clearly_and_changes_nothing(stack: Any, sampl
     assert again != 0
     assert "already approved by ana" in error["error"]
     view = _finished(stack, "call_rv_twice")
-    assert view.path[-1] == "HandedOff"
+    assert view.path[-1] == "Act"
     assert _review_outcomes(stack, "call_rv_twice") == ["TaskSucceeded"]
 
 
@@ -263,7 +263,7 @@ def test_the_decision_route_answers_400_naming_the_field_404_unknown_200_then_40
     status, problem = _post_decision(module, "call_rv_http", b'{"decision": "approve"}')
     assert status == 409 and problem["title"] == "already decided"
     assert "already approved by arn:aws:iam::123456789012:user/approver at " in problem["detail"]
-    assert _finished(stack, "call_rv_http").path[-1] == "HandedOff"
+    assert _finished(stack, "call_rv_http").path[-1] == "Act"
 
 
 def test_the_reviewer_is_the_iam_caller_and_a_body_only_adds_a_display_name(
@@ -312,6 +312,6 @@ def test_a_decision_recorded_before_a_crash_is_sent_by_the_scheduled_sweep_and_t
     answer = stack.scheduler.fire(stack.physical("ReviewFunction"))
     assert "call_rv_crash" in answer["finished"]
     view = _finished(stack, "call_rv_crash")
-    assert view.path[-1] == "HandedOff" and view.output is not None
+    assert view.path[-1] == "Act" and view.output is not None
     assert view.output["review"]["reviewer"] == ana.id
     assert store.get("call_rv_crash").status == "approved"  # type: ignore[union-attr]

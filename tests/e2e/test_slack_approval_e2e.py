@@ -124,7 +124,7 @@ def test_a_signed_approve_click_resumes_the_call_as_approved_by_the_slack_user(
     assert answer.status_code == 200
     assert answer.json()["text"] == "Approved by ana (call call_slk_approve)"
     view = _finished(stack, "call_slk_approve")
-    assert view.status == "SUCCEEDED" and "Act" in view.path and view.path[-1] == "HandedOff"
+    assert view.status == "SUCCEEDED" and "Act" in view.path and view.path[-1] == "Act"
     assert view.output is not None
     assert (view.output["review"]["reviewer"], view.output["review"]["reviewer_name"]) == ("slack:U0SANDBOXANA", "ana")
 
@@ -136,7 +136,7 @@ def test_a_second_click_is_answered_200_saying_it_was_already_decided(stack: Any
     again = _click(stack, ACTION_REJECT, "call_slk_twice")
     assert again.status_code == 200
     assert "already approved by ana (slack:U0SANDBOXANA) at " in again.json()["text"]
-    assert _finished(stack, "call_slk_twice").path[-1] == "HandedOff"
+    assert _finished(stack, "call_slk_twice").path[-1] == "Act"
 
 
 def test_a_signed_reject_click_ends_the_call_as_rejected_in_slack(stack: Any, samples: dict[str, bytes]) -> None:

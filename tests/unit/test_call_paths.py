@@ -23,7 +23,30 @@ def test_the_mix_covers_every_path_and_its_shares_add_up_to_one() -> None:
 def test_every_path_ends_in_a_terminal_state() -> None:
     states = paths.definition()["States"]
     for figures in paths.figures():
-        assert states[figures.states[-1]]["Type"] in ("Succeed", "Fail"), figures.name
+        last = states[figures.states[-1]]
+        assert last.get("End") or last["Type"] in ("Succeed", "Fail"), figures.name
+
+
+@pytest.mark.parametrize(
+    ("name", "states"),
+    [
+        ("acted", ["Resume", "Match", "Route", "ChooseMode", "Act"]),
+        ("acted after the analysis wait", ["Resume", "AwaitAnalysis", "Match", "Route", "ChooseMode", "Act"]),
+        ("nothing to do", ["Resume", "Match", "Route", "ChooseMode", "NothingToDo"]),
+        ("review approved", ["Resume", "Match", "Route", "ChooseMode", "RequestReview", "Act"]),
+        ("review rejected", ["Resume", "Match", "Route", "ChooseMode", "RequestReview", "Rejected"]),
+    ],
+)
+def test_a_successful_path_ends_on_its_last_real_step(name: str, states: list[str]) -> None:
+    assert _path(name).states == states
+
+
+def test_no_state_only_publishes_or_only_succeeds_on_a_successful_path() -> None:
+    definition = paths.definition()["States"]
+    assert not [n for n, s in definition.items() if s["Type"] == "Succeed"]
+    for figures in paths.figures():
+        if figures.states[-1] != "CallFailed":
+            assert not [s for s in figures.states if s.startswith("Publish")], figures.name
 
 
 def test_an_acted_call_enters_match_route_act_and_publishes_once() -> None:

@@ -39,7 +39,15 @@ def test_the_archive_keeps_only_the_contract() -> None:
 
 
 def _publish_states() -> dict[str, Any]:
-    return {n: s for n, s in ASL["States"].items() if n.startswith("Publish") and s["Type"] == "Task"}
+    return {
+        n: s
+        for n, s in ASL["States"].items()
+        if s["Type"] == "Task" and (s.get("Parameters") or {}).get("FunctionName") == "${PublishFunctionArn}"
+    }
+
+
+SELF_PUBLISHED = {("Act", "act"): "call.handed_off", ("RequestReview", "request_review"): "call.review_requested"}
+"""The steps that publish their own outcome (the lean state machine has no Publish state after them)."""
 
 
 def test_no_state_puts_the_state_document_on_the_bus() -> None:
@@ -47,12 +55,22 @@ def test_no_state_puts_the_state_document_on_the_bus() -> None:
     assert "events:putEvents" not in text
     assert '"Detail.$"' not in text
     publishes = _publish_states()
-    assert len(publishes) == 6
+    assert set(publishes) == {"NothingToDo", "Rejected", "PublishEscalated", "PublishFailed"}
     for name, state in publishes.items():
         assert state["Resource"] == "arn:aws:states:::lambda:invoke", name
         assert state["Parameters"]["FunctionName"] == "${PublishFunctionArn}"
         assert state["Parameters"]["Payload"]["detail_type"] in DETAIL_TYPES
         assert state["ResultPath"] is None, f"{name} must pass the state on unchanged"
+
+
+def test_every_outcome_is_published_by_a_publish_state_or_by_the_step_that_ends_the_path() -> None:
+    by_states = {s["Parameters"]["Payload"]["detail_type"] for s in _publish_states().values()}
+    for (state, code), detail_type in SELF_PUBLISHED.items():
+        assert ASL["States"][state]["Parameters"]["FunctionName"] == f"${{{state}FunctionArn}}"
+        handler = ROOT / "functions" / code / "app.py"
+        assert f'"{detail_type}"' in handler.read_text(), f"{state} must publish {detail_type}"
+        assert RESOURCES[f"{state}Function"]["Properties"]["Environment"]["Variables"]["HANDOFF_EVENT_BUS"]
+    assert by_states | set(SELF_PUBLISHED.values()) == set(DETAIL_TYPES) - {"partner.routed", "call.lifecycle_signal"}
 
 
 def test_the_signal_subscriber_is_optional_off_by_default_with_its_own_dlq_and_retention() -> None:

@@ -61,7 +61,7 @@ def test_the_dead_letter_path_ends_in_a_failed_execution_even_when_the_queue_ref
     assert failed["MetricName"] == "ExecutionsFailed"  # a failed execution pages someone
 
 
-@pytest.mark.parametrize("name", ["PublishHandedOff", "PublishNothingToDo", "PublishRejected"])
+@pytest.mark.parametrize("name", ["Act", "RequestReview", "NothingToDo", "Rejected"])
 def test_an_outcome_that_cannot_be_published_is_dead_lettered(name: str) -> None:
     assert _reaches(TASKS[name]["Catch"][0]["Next"], "DeadLetter")
 

@@ -64,7 +64,7 @@ def wait_settled(
     return views
 
 
-QUIET_STATES = {"Resume", "NeedsAnalysisWait", "ChooseMode"}
+QUIET_STATES = {"Resume", "ChooseMode"}
 
 
 def key_path(view: ops.ExecutionView) -> str:

@@ -123,10 +123,11 @@ class ExecutionView:
     def outcome(self) -> str:
         if self.waiting_for_review:
             return "waiting for review"
-        if "HandedOff" in self.path and not self.act_results:
-            return "approved, nothing to do" if WAITING_STATE in self.path else "nothing to do"
+        if self.status == "SUCCEEDED" and self.path[-1:] in (["Act"], ["HandedOff"]):  # HandedOff: before 2026-12
+            if not self.act_results:
+                return "approved, nothing to do" if WAITING_STATE in self.path else "nothing to do"
+            return "acted"
         for name, label in (
-            ("HandedOff", "acted"),
             ("NothingToDo", "nothing to do"),
             ("Rejected", "rejected"),
             ("CallFailed", "dead-lettered"),

@@ -287,8 +287,12 @@ class StateName(StrEnum):
     ACT = "Act"
 
 
-RecordOnlyState = Literal["PublishRejected"]
-"""A state a failure is recorded at that a redrive does not resume at (the rejection already ended the call)."""
+RecordOnlyState = Literal["Rejected", "PublishRejected"]
+"""A state a failure is recorded at that a redrive does not resume at (the rejection already ended the call).
+
+``PublishRejected`` is that state's name before the lean state machine (2026-12): dead letters
+from an older deployment still carry it.
+"""
 
 
 class StepSettings(Contract):

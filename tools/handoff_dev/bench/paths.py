@@ -34,17 +34,21 @@ class CallPath:
 # account skews to "acted"; the shares follow the sample corpus's outcomes (make bench
 # measured 43% acted, 14% nothing to do, 43% needing review) with the review outcomes split
 # as operators reported them, and about a quarter of calls waiting for a late analysis.
-WAIT = {"NeedsAnalysisWait": "AwaitAnalysis"}
-REVIEW = {"ChooseMode": "PublishReviewRequested"}
+WAIT = {"Resume": "AwaitAnalysis"}
+REVIEW = {"ChooseMode": "RequestReview"}
 MIX: tuple[CallPath, ...] = (
     CallPath("acted", 0.32, {"ChooseMode": "Act"}),
     CallPath("acted after the analysis wait", 0.11, {**WAIT, "ChooseMode": "Act"}),
-    CallPath("nothing to do", 0.10, {"ChooseMode": "PublishNothingToDo"}),
-    CallPath("nothing to do after the analysis wait", 0.04, {**WAIT, "ChooseMode": "PublishNothingToDo"}),
+    CallPath("nothing to do", 0.10, {"ChooseMode": "NothingToDo"}),
+    CallPath("nothing to do after the analysis wait", 0.04, {**WAIT, "ChooseMode": "NothingToDo"}),
     CallPath("review approved", 0.33, {**REVIEW}),
-    CallPath("review rejected", 0.06, {**REVIEW, "RequestReview": "PublishRejected"}),
+    CallPath("review rejected", 0.06, {**REVIEW, "RequestReview": "Rejected"}),
     CallPath("review timed out", 0.04, {**REVIEW, "RequestReview": "ExpireReview"}),
 )
+
+
+SELF_PUBLISHING = frozenset({"RequestReview", "Act", "NothingToDo", "Rejected"})
+"""States that publish an outcome event themselves (the lean state machine has no Publish state on their paths)."""
 
 
 def definition(path: Path = ASL) -> dict[str, Any]:
@@ -56,9 +60,7 @@ def states_entered(turns: dict[str, str], asl: dict[str, Any] | None = None) -> 
     asl = asl or definition()
     states = asl["States"]
     entered: list[str] = []
-    name: str | None = "NeedsAnalysisWait" if "NeedsAnalysisWait" in states else asl["StartAt"]
-    if asl["StartAt"] != name:
-        entered.append(asl["StartAt"])  # Resume: a fresh execution falls through to its default
+    name: str | None = asl["StartAt"]
     while name is not None:
         if len(entered) > len(states):
             raise ValueError(f"the walk loops at {name}")
@@ -100,8 +102,8 @@ class PathFigures:
 
     @property
     def events(self) -> int:
-        """Outcome events published (the Publish* states)."""
-        return sum(1 for s in self.states if s.startswith("Publish"))
+        """Outcome events published: by the states that publish (a Publish state, or a step that publishes its own)."""
+        return sum(1 for s in self.states if s.startswith("Publish") or s in SELF_PUBLISHING)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -1,7 +1,10 @@
 """Publish one call outcome: the view onto the call record, then the typed events on the bus.
 
 The state machine's Publish states invoke the publish function with the detail
-type and the state document; this is its library side. Order matters: the view
+type and the state document; Act and RequestReview publish their own outcome
+(``publishing``, ``publish_or_retry``) so the lean state machine ends on its last
+real step instead of entering a Publish state and a Succeed state (each a billed
+transition). This is the library side of both. Order matters: the view
 is written first, so a subscriber that reads the call record on receipt finds
 it. A refused PutEvents raises, and the state's Retry tries again (EventBridge
 delivers at least once anyway; notify and signal subscribers de-duplicate on
@@ -21,6 +24,8 @@ from handoff.events.build import detail_json, outcome_event
 from handoff.events.contract import SOURCE, EventDetail
 from handoff.events.signals import lifecycle_signals
 from handoff.events.view import DynamoViewStore, ViewStore, outcome_view
+from handoff.handlers import StepService
+from handoff.models import CallEnvelope
 from handoff.partners.bus import EventBridgePublisher, Publisher
 from handoff.policy_source import PolicyUnavailable, record_unavailable, routing_policy
 from handoff.route.policy import Policy
@@ -96,6 +101,32 @@ def publish_step(request: PublishRequest) -> dict[str, Any]:
     return publish_outcome(
         request.detail_type, request.state, publisher=publisher, views=views, policy=readable_policy()
     ).as_dict()
+
+
+def publish_or_retry(detail_type: str, document: dict[str, Any]) -> dict[str, Any]:
+    """Publish from inside a step; a refusal is a ``RetryableError`` so the step's own Retry tries again.
+
+    The step's work before it is idempotent (act's ledger, the review record), so a
+    retry repeats it as a no-op and publishes again; subscribers de-duplicate.
+    """
+    from handoff.connectors.errors import RetryableError
+
+    request = PublishRequest.model_validate({"detail_type": detail_type, "state": document})
+    try:
+        return publish_step(request)
+    except Exception as exc:
+        raise RetryableError("eventbridge", f"{detail_type} was not published ({type(exc).__name__})") from exc
+
+
+def publishing(detail_type: str, run: StepService) -> StepService:
+    """``run``, then publish ``detail_type`` with the envelope it returns: a step that ends an execution."""
+
+    def step(envelope: CallEnvelope, context: Any) -> CallEnvelope:
+        done = run(envelope, context)
+        publish_or_retry(detail_type, done.dump())
+        return done
+
+    return step
 
 
 def readable_policy() -> Policy | None:
