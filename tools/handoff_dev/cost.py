@@ -148,8 +148,14 @@ ASSUMPTIONS: tuple[str, ...] = (
     "Units per call on the hosts are our count of the steps the same flow needs there, not a measurement.",
     "Lambda at 256 MB gets 256/1769 of a vCPU: each handler's measured thread CPU time is scaled by that share; "
     "its waiting time (AWS and partner round trips, measured on a loaded 2-core machine) is billed as measured.",
-    "Each execution is one X-Ray trace, plus one for ingest and one per notify delivery (Tracing: Active).",
-    "DynamoDB writes are billed per 1 KB of the larger of the old and new item, reads per 4 KB.",
+    "A call is one X-Ray trace (Tracing: Active), every call sampled (an upper bound: X-Ray's default rule "
+    "records the first request each second and 5% of the rest). One, not three: in Lambda botocore sends "
+    "_X_AMZN_TRACE_ID as the X-Amzn-Trace-Id header, Step Functions continues the trace StartExecution carries "
+    "(StartExecution API reference, traceHeader) and EventBridge passes the trace of a PutEvents request on to its "
+    "targets (EventBridge user guide, 'EventBridge integration with X-Ray').",
+    "DynamoDB writes are billed per 1 KB of the larger of the old and new item, reads per 4 KB. make bench "
+    "measures write units item by item (each write's item as the run left it, or as a Put sent it, whichever is "
+    "larger: an upper bound for a record that grows); reads are priced at the call record's size.",
     "Lambda bills the INIT phase of on-demand ZIP functions on managed runtimes since 2025-08-01 (AWS Compute "
     "blog, 'AWS Lambda standardizes billing for INIT phase'). The init duration is the Lambda-like cold start "
     "measured by make bench, billed as measured (init runs unthrottled, at up to two vCPUs, whatever the memory); "
@@ -199,6 +205,9 @@ class CallProfile:
     cold_start_share: float = COLD_START_SHARE
     paths: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The path mix the profile was built from: share, transitions, Lambda invocations, events per path."""
+    ddb_write_units: float | None = None
+    """Write request units per call, each item write billed by its item's size (make bench); None: estimate
+    as every write on the call record (``ddb_writes`` x its KB), an upper bound."""
     retention_days: int = 30
     memory_mb: int = TEMPLATE_MEMORY_MB
     measured_on: str = "built-in defaults"
@@ -232,7 +241,7 @@ DEFAULT_PROFILE = CallProfile(
     sqs_requests=0.435,
     http_api_requests=1.0,
     secrets_calls=0.055,
-    traces=3.0,
+    traces=1.0,
     measured_on="make bench 2026-11-23 (built-in copy)",
 )
 
@@ -287,7 +296,11 @@ def call_cost(profile: CallProfile = DEFAULT_PROFILE) -> CallCost:
     lines.append(
         CostLine("Step Functions", profile.transitions, "transitions", profile.transitions * p["sfn_transition"].each)
     )
-    write_units = profile.ddb_writes * max(1, math.ceil(profile.call_record_kb))
+    write_units = (
+        profile.ddb_write_units
+        if profile.ddb_write_units is not None
+        else profile.ddb_writes * max(1, math.ceil(profile.call_record_kb))
+    )
     read_units = profile.ddb_reads * max(1, math.ceil(profile.call_record_kb / 4))
     lines.append(CostLine("DynamoDB writes", write_units, "WRU", write_units * p["ddb_write_unit"].each))
     lines.append(CostLine("DynamoDB reads", read_units, "RRU", read_units * p["ddb_read_unit"].each))

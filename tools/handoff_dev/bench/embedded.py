@@ -38,6 +38,93 @@ WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWrit
 READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
 
 
+# --------------------------------------------------------------------------- DynamoDB item sizes
+def attribute_bytes(value: dict[str, Any]) -> int:
+    """The size DynamoDB bills for one typed attribute value (AWS "Item sizes and formats").
+
+    Strings and binaries by their bytes, numbers by about one byte per two digits plus one,
+    maps and lists 3 bytes plus their elements (1 byte each plus the element), names included.
+    """
+    (kind, inner), *_ = value.items()
+    if kind == "S":
+        return len(str(inner).encode("utf-8"))
+    if kind == "N":
+        return (len(str(inner).lstrip("-").replace(".", "").lstrip("0")) + 1) // 2 + 1
+    if kind == "B":
+        return len(inner) * 3 // 4 if isinstance(inner, str) else len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(attribute_bytes({kind[0]: v}) for v in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode("utf-8")) + attribute_bytes(v) for k, v in inner.items())
+    if kind == "L":
+        return 3 + sum(1 + attribute_bytes(v) for v in inner)
+    return 1
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB bills it: attribute names plus values."""
+    return sum(len(name.encode("utf-8")) + attribute_bytes(value) for name, value in item.items())
+
+
+@dataclass(frozen=True)
+class ItemWrite:
+    """One item written: its table and key, the size of the item a Put sent, and a transaction's double price."""
+
+    table: str
+    key: str
+    put_bytes: int = 0
+    factor: int = 1
+
+
+def item_writes(operation: str, request: Any) -> list[ItemWrite]:
+    """The items one DynamoDB write request writes (read from moto's view of the request)."""
+    try:
+        body = json.loads(request.body if isinstance(request.body, str | bytes) else request.raw_body)
+    except (AttributeError, TypeError, ValueError):
+        return []
+
+    def one(table: str, spec: dict[str, Any], factor: int = 1) -> ItemWrite:
+        item = spec.get("Item")
+        key = spec.get("Key") or {k: v for k, v in (item or {}).items() if k in ("pk", "sk")}
+        return ItemWrite(table, json.dumps(key, sort_keys=True), item_bytes(item) if item else 0, factor)
+
+    if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        return [one(str(body.get("TableName", "")), body)]
+    if operation == "TransactWriteItems":
+        out = []
+        for entry in body.get("TransactItems") or []:
+            for kind in ("Put", "Update", "Delete"):
+                if kind in entry:
+                    out.append(one(str(entry[kind].get("TableName", "")), entry[kind], factor=2))
+        return out
+    if operation == "BatchWriteItem":
+        return [
+            one(table, entry.get("PutRequest") or entry.get("DeleteRequest") or {})
+            for table, entries in (body.get("RequestItems") or {}).items()
+            for entry in entries
+        ]
+    return []
+
+
+def write_units(writes: list[ItemWrite], final_bytes: dict[tuple[str, str], int]) -> float:
+    """Write request units: each write by the larger of the item before and after, in 1 KB steps.
+
+    The item after the run stands in for "before or after" of an update (a call record only
+    grows); a Put is billed by what it sent when larger; an item gone by the end (a claim
+    deleted) by its largest Put, else 1 KB.
+    """
+    largest_put: dict[tuple[str, str], int] = {}
+    for w in writes:
+        largest_put[(w.table, w.key)] = max(largest_put.get((w.table, w.key), 0), w.put_bytes)
+    units = 0.0
+    for w in writes:
+        size = max(w.put_bytes, final_bytes.get((w.table, w.key), 0), largest_put[(w.table, w.key)])
+        units += w.factor * max(1, math.ceil(size / 1024))
+    return units
+
+
 # --------------------------------------------------------------------------- counting AWS requests
 class AwsRequestCounter:
     """Counts (service, operation) of every request that reaches the embedded stack, except the harness's.
@@ -55,12 +142,16 @@ class AwsRequestCounter:
         self.enabled = False
         self.harness_key = ""
         self._lock = threading.Lock()
+        self.item_writes: list[ItemWrite] = []
+        """Every DynamoDB item write (a transaction's items included), to bill it by its item's real size."""
 
-    def _observed(self, service: str, operation: str, access_key: str) -> None:
+    def _observed(self, service: str, operation: str, access_key: str, request: Any = None) -> None:
         if not self.enabled or access_key == self.harness_key:
             return
+        writes = item_writes(operation, request) if service == "dynamodb" and operation in WRITES else []
         with self._lock:
             self.counts[(self.SERVICE_NAMES.get(service, service), operation)] += 1
+            self.item_writes.extend(writes)
 
     def install(self) -> None:
         from handoff_dev.embedded import iam
@@ -156,6 +247,7 @@ class ThroughputRun:
     """Calls that did not settle, each with why (HTTP status, record state, the state it stopped in)."""
     cold_starts: dict[str, list[float]] = field(default_factory=dict)  # function -> [init ms]
     log_kb_per_call: float = 0.0  # every function's log stream, START/END lines included, per call
+    ddb_write_units: float = 0.0  # every item write billed by its item's size (write_units)
 
     @property
     def degraded(self) -> bool:
@@ -300,6 +392,7 @@ def run(calls: int = 200, senders: int = 8, timeout: float = 120.0, fault_rate: 
                     transitions, retries = transitions_of(sfn, arn)
                     facts.append(ExecutionFacts(call_id, view.status, view.outcome, transitions, retries))
                 record_kb = _mean_call_record_kb(stack, [c for c, _ in bodies])
+                units = write_units(counter.item_writes, _final_item_bytes(stack, counter.item_writes))
             invocations = _invocation_timings(stack, first_invocation)
             log_bytes = _log_bytes(stack)
             return ThroughputRun(
@@ -315,6 +408,7 @@ def run(calls: int = 200, senders: int = 8, timeout: float = 120.0, fault_rate: 
                 unsettled=unsettled,
                 cold_starts=_cold_starts(stack),
                 log_kb_per_call=log_bytes / 1024 / max(1, calls),
+                ddb_write_units=units,
             )
     finally:
         counter.uninstall()
@@ -352,8 +446,22 @@ def _mean_call_record_kb(stack: EmbeddedStack, call_ids: list[str]) -> float:
     for call_id in call_ids[:50]:
         item = ddb.get_item(TableName=stack.physical("HandoffTable"), Key={"pk": {"S": f"CALL#{call_id}"}}).get("Item")
         if item:
-            sizes.append(sum(len(k) + len(json.dumps(v)) for k, v in item.items()) / 1024)
+            sizes.append(item_bytes(item) / 1024)
     return statistics.mean(sizes) if sizes else 1.0
+
+
+def _final_item_bytes(stack: EmbeddedStack, writes: list[ItemWrite]) -> dict[tuple[str, str], int]:
+    """The size of every written item as the run left it (absent items are left out)."""
+    ddb = stack.client("dynamodb")
+    sizes: dict[tuple[str, str], int] = {}
+    for table, key in {(w.table, w.key) for w in writes}:
+        try:
+            item = ddb.get_item(TableName=table, Key=json.loads(key)).get("Item")
+        except Exception:  # noqa: BLE001, S112 - an unreadable key is billed by what was sent
+            continue
+        if item:
+            sizes[(table, key)] = item_bytes(item)
+    return sizes
 
 
 def profile_inputs(run: ThroughputRun) -> dict[str, Any]:
@@ -372,18 +480,21 @@ def profile_inputs(run: ThroughputRun) -> dict[str, Any]:
         }
         for name, timings in sorted(run.invocations.items())
     }
-    executions = len(run.executions)
-    notify = len(run.invocations.get("NotifyFunction", []))
     return {
         "functions": functions,
         "transitions": statistics.mean(e.transitions for e in run.executions),
         "ddb_writes": per_call("dynamodb", WRITES),
+        "ddb_write_units": round(run.ddb_write_units / n, 2),
         "ddb_reads": per_call("dynamodb", READS),
         "call_record_kb": round(run.call_record_kb, 2),
         "eventbridge_events": per_call("events", {"PutEvents"}),
         "sqs_requests": per_call("sqs"),
         "http_api_requests": 1.0,
         "secrets_calls": per_call("secretsmanager"),
-        "traces": (n + executions + notify) / n,
+        # One trace per call: in Lambda botocore sends the function's _X_AMZN_TRACE_ID as the
+        # X-Amzn-Trace-Id header (botocore.handlers.add_recursion_detection_header), Step Functions
+        # continues the trace StartExecution carries and EventBridge passes a PutEvents trace on to its
+        # targets, so ingest, the execution and notify share the trace ingest started.
+        "traces": 1.0,
         "log_kb": round(run.log_kb_per_call, 2),
     }

@@ -309,6 +309,13 @@ def print_table(results: dict[str, Any], console: Console) -> None:
         target = figure.get("target")
         table.add_row(label, f"{figure['value']:.2f}{unit}", f"<= {target}" if target else "-", source(figure))
     burst_row(results, table)
+    for name, path in results["transitions_per_call"]["per_path"].items():
+        table.add_row(
+            f"  path {name} ({path['share']:.0%})",
+            f"{path['transitions']} states",
+            "-",
+            " > ".join(path["states"]),
+        )
     for name, cold in results["cold_start_ms"].items():
         table.add_row(
             f"  cold start {name}",

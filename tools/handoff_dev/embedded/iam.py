@@ -215,7 +215,10 @@ def _service_of(response: Any) -> str:
 
 
 def observe(observer: Any) -> None:
-    """Call ``observer(service, operation, access_key_id)`` for every request that reaches the stack."""
+    """Call ``observer(service, operation, access_key_id, request)`` for every request that reaches the stack.
+
+    ``request`` is moto's response handler for the request (its headers and body), before it is served.
+    """
     _state.setdefault("observers", []).append(observer)
 
 
@@ -234,7 +237,7 @@ def _notify(response: Any) -> None:
     service, key = (parts[3], parts[0]) if len(parts) > 3 else ("", "")
     operation = response._get_action()
     for observer in list(observers):
-        observer(service, operation, key)
+        observer(service, operation, key, response)
 
 
 def enforce(hosts: set[str]) -> None:
