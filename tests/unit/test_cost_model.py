@@ -79,29 +79,3 @@ def test_measured_write_units_replace_the_every_write_on_the_record_estimate() -
     measured = dataclasses.replace(PROFILE, ddb_write_units=5.5)
     line = next(x for x in cost.call_cost(measured).lines if x.item == "DynamoDB writes")
     assert line.quantity == 5.5
-
-
-@pytest.mark.parametrize(
-    ("value", "size"),
-    [
-        ({"S": "héllo"}, 6),  # UTF-8 bytes, not characters
-        ({"N": "12345"}, 4),  # about one byte per two digits, plus one
-        ({"B": "AAAA"}, 3),  # base64 on the wire, raw bytes billed
-        ({"BOOL": True}, 1),
-        ({"M": {"a": {"S": "xy"}}}, 3 + 1 + 1 + 2),
-        ({"L": [{"S": "x"}, {"NULL": True}]}, 3 + 2 + 2),
-    ],
-)
-def test_an_attribute_is_sized_as_dynamodb_bills_it(value: dict[str, object], size: int) -> None:
-    from handoff_dev.bench.embedded import attribute_bytes
-
-    assert attribute_bytes(value) == size
-
-
-def test_each_item_write_is_billed_by_its_own_item_in_started_kilobytes() -> None:
-    from handoff_dev.bench.embedded import ItemWrite, write_units
-
-    record, claim = ("t", "CALL#1"), ("t", "CLAIM#1")
-    writes = [ItemWrite(*record, put_bytes=3000), ItemWrite(*record), ItemWrite(*claim), ItemWrite(*claim, factor=2)]
-    # the record: 3 KB twice; the claim, gone by the end: 1 KB, once plain and once in a transaction
-    assert write_units(writes, {record: 2500}) == 3 + 3 + 1 + 2

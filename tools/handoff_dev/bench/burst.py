@@ -38,7 +38,7 @@ from typing import Any
 import requests
 
 from handoff_dev import ops
-from handoff_dev.bench.embedded import call_bodies
+from handoff_dev.bench.embedded import answer_names_call, call_bodies
 from handoff_dev.embedded.stack import EmbeddedStack, StackOptions
 from handoff_dev.webhooks import post_signed
 
@@ -173,12 +173,7 @@ def _last_message_at(stack: EmbeddedStack, wall0: float) -> float | None:
 
 
 def _names_call(status: int, text: str, call_id: str) -> bool:
-    if status not in (200, 202):
-        return False
-    try:
-        return bool(json.loads(text).get("call_id") == call_id)
-    except (ValueError, AttributeError):
-        return False
+    return status in (200, 202) and answer_names_call(text, call_id)
 
 
 def _wait_settled(

@@ -173,6 +173,21 @@ class AwsRequestCounter:
 
 
 # --------------------------------------------------------------------------- the calls
+class WrongCallAnsweredError(RuntimeError):
+    """A 2xx whose body does not name the call posted: two requests crossed (the bench stops at once)."""
+
+    def __init__(self, call_id: str, status: int, text: str) -> None:
+        super().__init__(f"POST of {call_id} answered HTTP {status} naming another call or none: {text[:200]}")
+
+
+def answer_names_call(text: str, call_id: str) -> bool:
+    """Whether an ingest answer's body names ``call_id`` (``{"call_id": ...}``)."""
+    try:
+        return bool(json.loads(text).get("call_id") == call_id)
+    except (ValueError, AttributeError):
+        return False
+
+
 def call_bodies(count: int, prefix: str = "bench") -> list[tuple[str, bytes]]:
     """``count`` signed-ready bodies cycling through every call sample, each with its own call id."""
     samples: list[tuple[Path, dict[str, Any]]] = []
@@ -366,7 +381,9 @@ def run(calls: int = 200, senders: int = 8, timeout: float = 120.0, fault_rate: 
                 session = getattr(session_local, "session", None)
                 if session is None:
                     session = session_local.session = requests.Session()
-                status, _, ack = post_signed(url, item[1], secret, session=session)
+                status, text, ack = post_signed(url, item[1], secret, session=session)
+                if 200 <= status < 300 and not answer_names_call(text, item[0]):
+                    raise WrongCallAnsweredError(item[0], status, text)
                 return status, ack
 
             counter.harness_key = stack.harness_credentials["AWS_ACCESS_KEY_ID"]

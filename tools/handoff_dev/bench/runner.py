@@ -373,7 +373,11 @@ def main(argv: list[str] | None = None) -> int:
         console.print_json(json.dumps({k: v for k, v in results["burst"].items() if k != "buckets"}))
         print(f"wrote {args.out}")
         return 0
-    results = run(quick=args.quick)
+    try:
+        results = run(quick=args.quick)
+    except embedded.WrongCallAnsweredError as exc:
+        print(f"make bench: {exc}", file=sys.stderr)
+        return 1
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     print_table(results, Console(width=None if sys.stdout.isatty() else 150))
     print(f"wrote {args.out}")
