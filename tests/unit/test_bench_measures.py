@@ -1,4 +1,4 @@
-"""What make bench measures, checked on its own: DynamoDB item sizes and write units, and answers that name their call."""
+"""What make bench measures, checked on its own: DynamoDB item sizes, write units, answers naming their call."""
 
 from __future__ import annotations
 
@@ -31,7 +31,12 @@ def test_each_item_write_is_billed_by_its_own_item_in_started_kilobytes() -> Non
 
 @pytest.mark.parametrize(
     ("text", "named"),
-    [('{"call_id": "c1", "status": "accepted"}', True), ('{"call_id": "c2"}', False), ("not json", False), ("[]", False)],
+    [
+        ('{"call_id": "c1", "status": "accepted"}', True),
+        ('{"call_id": "c2"}', False),
+        ("not json", False),
+        ("[]", False),
+    ],
 )
 def test_the_bench_accepts_an_answer_only_when_it_names_the_call_posted(text: str, named: bool) -> None:
     assert answer_names_call(text, "c1") is named
