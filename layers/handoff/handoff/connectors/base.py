@@ -30,7 +30,7 @@ from handoff.models import Tool
 class PartnerModel(BaseModel):
     """Base for partner-side models: tolerant of fields the partner adds."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", populate_by_name=True)
 
 
 class FrozenPartnerModel(PartnerModel):
@@ -41,6 +41,8 @@ class FrozenPartnerModel(PartnerModel):
 
 class HealthReport(BaseModel):
     """One row of ``handoff connectors check``."""
+
+    model_config = ConfigDict(defer_build=True)
 
     tool: Tool
     reachable: bool
@@ -66,7 +68,7 @@ Secret = Annotated[SecretStr, AfterValidator(_not_blank)]
 class PartnerSettings(BaseModel):
     """What every partner block shares: where the partner is and how long to wait for it."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     base_url: str = ""
     connect_timeout: float = Field(default=3.05, gt=0)

@@ -131,7 +131,7 @@ class BillitCustomer(PartnerModel):
 class CustomerFields(BaseModel):
     """Customer fields Handoff may set; VAT numbers are checked and compacted."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     name: str | None = Field(default=None, min_length=1)
     commercial_name: str | None = None

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import requests
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from handoff.connectors.base import BaseConnector, FrozenPartnerModel, PartnerSettings, Probe, Secret
 from handoff.connectors.errors import (
@@ -196,6 +196,8 @@ class Contact(_Model):
 class ContactQuery(BaseModel):
     """Criteria are ANDed; a name matches any of its words in first or last name."""
 
+    model_config = ConfigDict(defer_build=True)
+
     contact_id: str | None = None
     email: str | None = None
     phone: str | None = None
@@ -222,6 +224,8 @@ class Booking(_Model):
 
 class BookingQuery(BaseModel):
     """Criteria are ANDed; ``email`` resolves contacts first, dates and status filter calendar events."""
+
+    model_config = ConfigDict(defer_build=True)
 
     booking_id: str | None = None
     reference: str | None = None
@@ -253,6 +257,8 @@ class ContactLink(_Model):
 class ContactBookingUpdate(BaseModel):
     """Re-point one contact↔booking link, stating what it was, what it becomes and why."""
 
+    model_config = ConfigDict(defer_build=True)
+
     link_id: str = Field(min_length=1)
     field: Literal["contact_id", "booking_id"]
     old_value: str = Field(min_length=1)
@@ -262,6 +268,8 @@ class ContactBookingUpdate(BaseModel):
 
 class ContactBookingChange(BaseModel):
     """The record of an applied change; ``already_applied`` when a retry found it done."""
+
+    model_config = ConfigDict(defer_build=True)
 
     link_id: str
     field: Literal["contact_id", "booking_id"]
@@ -273,6 +281,8 @@ class ContactBookingChange(BaseModel):
 
 
 class BookingStatusUpdate(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     booking_id: str = Field(min_length=1)
     old_status: BookingStatus
     new_status: BookingStatus
@@ -280,6 +290,8 @@ class BookingStatusUpdate(BaseModel):
 
 
 class BookingStatusChange(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     booking_id: str
     event_ids: tuple[str, ...]
     old_status: BookingStatus
@@ -292,12 +304,16 @@ class BookingStatusChange(BaseModel):
 class NoteRequest(BaseModel):
     """A note for a booking or a contact. ``marker`` (e.g. the call id) makes the write idempotent."""
 
+    model_config = ConfigDict(defer_build=True)
+
     target_id: str = Field(min_length=1)
     text: str = Field(min_length=1, max_length=4000)
     marker: str | None = None
 
 
 class NoteRecord(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     target_id: str
     location: Literal["calendar_event_notes", "contacts.notes"]
     row_id: str
@@ -323,6 +339,8 @@ class Product(_Model):
 
 class WidgetRequest(BaseModel):
     """A booking widget showing ``product_ids``. ``reuse_existing`` returns a widget with the same title."""
+
+    model_config = ConfigDict(defer_build=True)
 
     title: str = Field(min_length=1, max_length=200)
     widget_type: Literal["calendar", "timeline", "inventory", "search"] = "calendar"

@@ -142,7 +142,7 @@ class AccountCredentials(PartnerModel):
 class ProcessOptions(BaseModel):
     """What to ask of ``processDocument``; at least text or one output file."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     languages: list[str] = Field(default_factory=lambda: ["english"], min_length=1)
     page_range: str | None = Field(default=None, pattern=r"^(allpages|\d+(-\d+)?(,\d+(-\d+)?)*)$")

@@ -265,7 +265,7 @@ class PlanyoUser(PartnerModel):
 class UserFields(BaseModel):
     """Personal details Handoff may set on a Planyo user (``phone`` in E.164)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     first_name: str | None = Field(default=None, min_length=1)
     last_name: str | None = None
@@ -357,7 +357,7 @@ class ActionOutcome(PartnerModel):
 class Reschedule(BaseModel):
     """New times for a reservation; naive datetimes are the site's local time."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     start: datetime
     end: datetime
@@ -391,7 +391,7 @@ class Coupon(PartnerModel):
 
 
 class CouponQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     email: str | None = None
     code: str | None = None

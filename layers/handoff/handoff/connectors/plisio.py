@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 import requests
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from handoff.connectors.base import BaseConnector, FrozenPartnerModel, PartnerSettings, Probe, Secret
 from handoff.connectors.errors import (
@@ -212,6 +212,8 @@ def _epoch(value: Any) -> Any:
 class InvoiceRequest(BaseModel):
     """An invoice priced in fiat (``amount`` in ``currency``); the call id makes it idempotent."""
 
+    model_config = ConfigDict(defer_build=True)
+
     call_id: str = Field(min_length=1, max_length=200)
     order_name: str = Field(min_length=1, max_length=255)
     amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
@@ -275,6 +277,8 @@ class Operation(_Model):
 
 
 class OperationPage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[Operation]
     page: int
     limit: int

@@ -181,7 +181,7 @@ class Settings(PartnerSettings):
 class SlackMessage(BaseModel):
     """A Block Kit message. ``text`` is the fallback shown in notifications and to screen readers."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     text: str = Field(min_length=1, max_length=MAX_TEXT)
     blocks: tuple[dict[str, Any], ...] = Field(default=(), max_length=MAX_BLOCKS)
@@ -208,7 +208,7 @@ class SlackMessage(BaseModel):
 class PostedMessage(BaseModel):
     """Where a message is: the channel id and its ``ts`` (what ``chat.update`` needs)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     channel: str
     ts: str

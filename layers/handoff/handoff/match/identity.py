@@ -52,7 +52,7 @@ _NAME_BEFORE_EMAIL = re.compile(r"^\s*([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+){1,2})\s*,
 class Observed(BaseModel):
     """One normalised value and every call field it was read from (first is the most trusted)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     value: str
     sources: tuple[str, ...]
@@ -70,6 +70,8 @@ class ObservedId(Observed):
 
 class CallerIdentity(BaseModel):
     """Everything that may identify the caller, normalised, with where each value came from."""
+
+    model_config = ConfigDict(defer_build=True)
 
     phones: list[Observed] = Field(default_factory=list)
     emails: list[Observed] = Field(default_factory=list)

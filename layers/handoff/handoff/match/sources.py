@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from handoff.match.identity import CallerIdentity
 from handoff.match.normalise import IdKind, normalise_email, normalise_id, normalise_name, normalise_phone
@@ -28,6 +28,8 @@ DEFAULT_BUDGET_SECONDS = 3.0
 
 class RecordRef(BaseModel):
     """A business id held by a record, with the partner field it came from (named in evidence)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     kind: IdKind
     value: str
@@ -49,6 +51,8 @@ class SourceRecord(BaseModel):
     national format are read in the US region; adapters for other regions
     pass E.164), so scoring compares like with like.
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     tool: Tool
     kind: RecordKind
