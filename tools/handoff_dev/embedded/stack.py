@@ -363,7 +363,7 @@ class EmbeddedStack:
             MemorySize=memory,
             Environment={"Variables": variables},
         )
-        reserved = props.get("ReservedConcurrentExecutions")
+        reserved = t.resolve(props.get("ReservedConcurrentExecutions"))  # None: unreserved (or AWS::NoValue)
         self.registry.add(
             LocalFunction(
                 logical_id=logical_id,
@@ -373,7 +373,7 @@ class EmbeddedStack:
                 timeout=timeout,
                 memory=memory,
                 environment=variables,
-                concurrency=int(t.resolve(reserved)) if reserved is not None else self.options.concurrency,
+                concurrency=int(reserved) if reserved is not None else self.options.concurrency,
             )
         )
 

@@ -159,6 +159,28 @@ class Template:
             "AWS::StackName": self.stack_name,
         }.get(name)
 
+    def condition(self, name: str) -> bool:
+        """A template condition, evaluated on this stack's parameters (Fn::Equals/Not/And/Or, Condition)."""
+        conditions: dict[str, Any] = self.body.get("Conditions") or {}
+        if name not in conditions:
+            raise KeyError(f"template.yaml: unknown condition {name!r}")
+        return self._holds(conditions[name])
+
+    def _holds(self, expression: Any) -> bool:
+        ((key, arg),) = expression.items()
+        if key == "Fn::Equals":
+            left, right = (self.resolve(v) for v in arg)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not self._holds(arg[0])
+        if key == "Fn::And":
+            return all(self._holds(v) for v in arg)
+        if key == "Fn::Or":
+            return any(self._holds(v) for v in arg)
+        if key == "Condition":
+            return self.condition(arg)
+        raise NotImplementedError(f"template.yaml: {key} in a condition is not supported by the embedded stack")
+
     def ref(self, name: str) -> str:
         pseudo = self.pseudo(name)
         if pseudo is not None:
@@ -185,7 +207,10 @@ class Template:
         if len(value) == 1:
             ((key, arg),) = value.items()
             if key == "Ref":
-                return self.ref(arg)
+                return None if arg == "AWS::NoValue" else self.ref(arg)
+            if key == "Fn::If":
+                name, when_true, when_false = arg
+                return self.resolve(when_true if self.condition(name) else when_false)
             if key == "Fn::GetAtt":
                 return self.get_att(arg[0], arg[1])
             if key == "Fn::Sub":
