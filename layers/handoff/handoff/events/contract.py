@@ -41,9 +41,13 @@ Token = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9
 
 
 class Strict(BaseModel):
-    """Parts of an event: unknown fields are an error, never passed on."""
+    """Parts of an event: unknown fields are an error, never passed on.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    ``defer_build``: a function builds only the event models it publishes or reads (act builds
+    ``CallHandedOff`` at init, see ``handoff.events.publish.publishing``), not all of them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class RecordRef(Strict):

@@ -119,7 +119,13 @@ def publish_or_retry(detail_type: str, document: dict[str, Any]) -> dict[str, An
 
 
 def publishing(detail_type: str, run: StepService) -> StepService:
-    """``run``, then publish ``detail_type`` with the envelope it returns: a step that ends an execution."""
+    """``run``, then publish ``detail_type`` with the envelope it returns: a step that ends an execution.
+
+    The event's model is built now, in the init phase, as ``state_step`` builds the envelope's.
+    """
+    from handoff.events.contract import model_for
+
+    model_for(detail_type).model_rebuild(force=True)
 
     def step(envelope: CallEnvelope, context: Any) -> CallEnvelope:
         done = run(envelope, context)
