@@ -114,6 +114,8 @@ EU_VAT_MEMBER_STATES: Final = frozenset(
     "at be bg cy cz de dk ee es fi fr gr hr hu ie it lt lu lv mt nl pl pt ro se si sk xi".split()  # noqa: SIM905
 )
 _VAT_PREFIXES: Final = ("che", *sorted({cc for cc in EU_VAT_MEMBER_STATES if cc != "gr"} | {"el", "gb"}))
+_VAT_PREFIX = re.compile(r"\b(?:" + "|".join(_VAT_PREFIXES) + r")", re.ASCII)
+"""A VAT country prefix at a word start: the screen for the VAT pass (its candidates all start with one)."""
 _VAT_CANDIDATE = re.compile(
     r"\b(?P<cc>" + "|".join(_VAT_PREFIXES) + r")[ \-]?(?=[a-z]?[ .\-]?\d)(?P<body>[a-z0-9](?:[ .\-]?[a-z0-9]){7,14})",
     re.ASCII,
@@ -713,7 +715,10 @@ def _digit_plan(view: str, *, keywords: bool, spoken_cards: bool, spoken_cvv: bo
             iban.append((a, b))
             vat += _run_starts(view, [(a, b)])
         elif _LETTER_PAIR.search(view, max(0, a - 5), a) is not None:
-            vat.append(a)  # only the first run can follow a country code (no letters inside)
+            # The VAT pass tries a candidate at each of the five characters before the digits, and
+            # every candidate starts with a country prefix at a word start: no prefix, no try.
+            if _VAT_PREFIX.search(view, max(0, a - 5), a) is not None:
+                vat.append(a)  # only the first run can follow a country code (no letters inside)
             if _LETTER_PAIR.match(view, max(0, a - 2), a) is not None:
                 iban.append((a, b))
     # A span's length bounds its digit count: cards need 13 digits, the national layouts 9.
