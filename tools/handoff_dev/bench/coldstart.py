@@ -169,7 +169,12 @@ def _locked_runtime() -> list[str]:
 
 def _fingerprint() -> str:
     digest = hashlib.sha256()
-    inputs = [*LAYER_DIR.joinpath("handoff").rglob("*.py"), LAYER_DIR / "Makefile", PROJECT_ROOT / "uv.lock"]
+    inputs = [
+        *LAYER_DIR.joinpath("handoff").rglob("*.py"),
+        LAYER_DIR / "Makefile",
+        LAYER_DIR / "requirements.txt",  # its export options change the layer without touching uv.lock
+        PROJECT_ROOT / "uv.lock",
+    ]
     for path in sorted(inputs):
         digest.update(str(path).encode())
         digest.update(path.read_bytes())
