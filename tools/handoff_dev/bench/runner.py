@@ -26,6 +26,8 @@ TARGETS = {
     "ingest_warm_ratio": 2.5,
     "ack_p99_ms": 5000.0,
     "masking_30kb_ms": 1.0,
+    "cost_per_1000_calls_usd": 0.20,
+    "artifact_zip_mb": 8.0,
 }
 
 
@@ -187,6 +189,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     results["artifact_zip_mb"] = _figure(
         total_mb,
         "MB",
+        target=TARGETS["artifact_zip_mb"],
         per_artifact={
             a.name: {"zipped_mb": round(a.zipped_mb, 3), "unzipped_mb": round(a.unzipped_mb, 2)} for a in arts
         },
@@ -216,6 +219,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     results["cost_per_1000_calls_usd"] = _figure(
         estimate.handoff_per_1000,
         "USD",
+        target=TARGETS["cost_per_1000_calls_usd"],
         inputs={
             "profile": profile.as_dict(),
             "region": cost.REGION,
