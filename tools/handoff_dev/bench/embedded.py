@@ -120,7 +120,7 @@ def write_units(writes: list[ItemWrite], final_bytes: dict[tuple[str, str], int]
         largest_put[(w.table, w.key)] = max(largest_put.get((w.table, w.key), 0), w.put_bytes)
     units = 0.0
     for w in writes:
-        size = max(w.put_bytes, final_bytes.get((w.table, w.key), 0), largest_put[(w.table, w.key)])
+        size = max(final_bytes.get((w.table, w.key), 0), largest_put[(w.table, w.key)])
         units += w.factor * max(1, math.ceil(size / 1024))
     return units
 

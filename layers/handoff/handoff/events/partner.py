@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from handoff import aws
 from handoff.events.contract import PartnerRouted, RecordRef
 from handoff.models import Tool
 
@@ -54,11 +55,7 @@ class PartnerViewStore:
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            from handoff import aws
-
-            self._client = aws.client("dynamodb")
-        return self._client
+        return self._client if self._client is not None else aws.client("dynamodb")
 
     def save(self, outcome: PartnerOutcome) -> None:
         expires = int((datetime.now(UTC) + timedelta(days=PARTNER_VIEW_DAYS)).timestamp())

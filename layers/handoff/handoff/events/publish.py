@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict
 
 from handoff.config import settings
 from handoff.events.build import detail_json, outcome_event
-from handoff.events.contract import SOURCE, EventDetail
+from handoff.connectors.errors import RetryableError
+from handoff.events.contract import SOURCE, EventDetail, model_for
 from handoff.events.signals import lifecycle_signals
 from handoff.events.view import DynamoViewStore, ViewStore, outcome_view
 from handoff.handlers import StepService
@@ -109,8 +110,6 @@ def publish_or_retry(detail_type: str, document: dict[str, Any]) -> dict[str, An
     The step's work before it is idempotent (act's ledger, the review record), so a
     retry repeats it as a no-op and publishes again; subscribers de-duplicate.
     """
-    from handoff.connectors.errors import RetryableError
-
     request = PublishRequest.model_validate({"detail_type": detail_type, "state": document})
     try:
         return publish_step(request)
@@ -123,8 +122,6 @@ def publishing(detail_type: str, run: StepService) -> StepService:
 
     The event's model is built now, in the init phase, as ``state_step`` builds the envelope's.
     """
-    from handoff.events.contract import model_for
-
     model_for(detail_type).model_rebuild(force=True)
 
     def step(envelope: CallEnvelope, context: Any) -> CallEnvelope:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from handoff import aws
 from handoff.models import ActResult, Candidate, PipelineState, ReviewOutcome, RouteDecision
 
 VIEW_ATTRIBUTE_PREFIX = "outcome_view:"
@@ -96,11 +97,7 @@ class DynamoViewStore:
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            from handoff import aws
-
-            self._client = aws.client("dynamodb")
-        return self._client
+        return self._client if self._client is not None else aws.client("dynamodb")
 
     def save(self, call_id: str, detail_type: str, view: OutcomeView) -> None:
         """Set the view; a call with no record yet (an execution started by hand) still expires."""

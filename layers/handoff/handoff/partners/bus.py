@@ -6,6 +6,8 @@ import os
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from handoff import aws
+
 BUS_ENV = "HANDOFF_EVENT_BUS"
 
 
@@ -25,11 +27,7 @@ class EventBridgePublisher:
         self._client = client
 
     def client(self) -> Any:
-        if self._client is None:
-            from handoff import aws
-
-            self._client = aws.client("events")
-        return self._client
+        return self._client if self._client is not None else aws.client("events")
 
     def publish(self, entries: Sequence[dict[str, Any]]) -> None:
         if not entries:
