@@ -20,8 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from handoff.config import settings
-from handoff.events.build import detail_json, outcome_event
 from handoff.connectors.errors import RetryableError
+from handoff.events.build import detail_json, outcome_event
 from handoff.events.contract import SOURCE, EventDetail, model_for
 from handoff.events.signals import lifecycle_signals
 from handoff.events.view import DynamoViewStore, ViewStore, outcome_view
